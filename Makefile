@@ -1,0 +1,51 @@
+# Everything a fresh machine needs, from Python 3.11+ alone.
+#   make doctor   diagnose the connection Claude Code would use (creates .venv on first run)
+#   make test     the whole test suite (what CI runs)
+#   make site     build the knowledge base into site/ ; make serve to browse it
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: doctor test test-fast site serve lab bench examples clean
+.DEFAULT_GOAL := doctor
+
+# uv installs ~10x faster than pip here; bootstrap it with pip inside the venv.
+$(UV):
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+
+$(STAMP): pyproject.toml | $(UV)
+	UV_COMPILE_BYTECODE=1 $(UV) pip install --quiet --python $(BIN)/python -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+doctor: $(STAMP)
+	$(BIN)/runbooks doctor $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not notebook and not site" $(ARGS)
+
+site: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
+lab: $(STAMP)
+	$(BIN)/runbooks lab start $(or $(SCENARIO),healthy)
+
+examples: $(STAMP)
+	$(BIN)/python -m runbooks.examples
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache

@@ -1,0 +1,236 @@
+"""The cause-code catalogue: the vocabulary of every diagnosis.
+
+Every finding names exactly one code from ``CAUSES``. The code is the stable
+public name (``"tls.untrusted_issuer"``); titles and wording may change, codes
+never do: add, never rename. The site's error index, the anchors on each page,
+and ``runbooks triage`` are generated from this table, so it is the one place
+to edit.
+
+The tree below is how the codes group by where in a connection they strike;
+lower-level exceptions (socket, ssl, httpx) are translated into these codes
+at one boundary, :mod:`runbooks.classify`::
+
+    connection
+    ├── dns.*        name → address            (dns.nxdomain, dns.timeout)
+    ├── tcp.*        address → connected socket (refused, timeout, unreachable, reset)
+    │   └── ipv6.broken   one family fails while the other works
+    ├── proxy.*      the configured proxy       (bad_url, unreachable, auth_required, rejected, bypassed)
+    ├── tls.*        socket → trusted channel   (untrusted_issuer, hostname_mismatch, expired,
+    │                                             not_yet_valid, handshake_failed)
+    ├── http.*       channel → API answer       (not_api, first_byte_timeout, stream_stall, server_error)
+    ├── auth.*       the credential             (missing, malformed, invalid, forbidden, conflict)
+    ├── ratelimit.*, overloaded                  the service says "not now"
+    ├── config.*     Claude Code's own settings (timeout_too_low, timeout_invalid, ca_file_invalid,
+    │                                             settings_invalid)
+    └── status.*     the public status page     (incident, unreachable)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["Cause", "CAUSES", "PAGES", "cause", "doc_url", "match_message"]
+
+
+@dataclass(frozen=True)
+class Cause:
+    code: str
+    title: str
+    page: str  # the site page (relative to docs/) that explains it; the anchor is the code
+    runbook: str  # the runbook that diagnoses (and, where it can, fixes) it
+    fix: str  # the one-line fix hint shown under a failing check
+    signatures: tuple[str, ...] = field(default=())  # messages users see that point here
+
+    @property
+    def anchor(self) -> str:
+        return self.code
+
+
+#: The site's pages, one per fix section of the guide, in reading order.
+PAGES: dict[str, str] = {
+    "network.md": "Network",
+    "auth.md": "Authentication",
+    "timeouts.md": "Timeouts",
+    "proxy-tls.md": "Proxy & TLS",
+    "rate-limits.md": "Rate limits & server errors",
+    "recovery.md": "Recovery",
+    "debugging.md": "Debugging",
+    "prevention.md": "Prevention",
+}
+
+
+def _c(code, title, page, runbook, fix, *signatures) -> Cause:
+    return Cause(code, title, page, runbook, fix, tuple(signatures))
+
+
+_NET, _PROXY, _AUTH, _TIME, _RATE, _DEBUG = (
+    "network.md",
+    "proxy-tls.md",
+    "auth.md",
+    "timeouts.md",
+    "rate-limits.md",
+    "debugging.md",
+)
+
+CAUSES: dict[str, Cause] = {
+    c.code: c
+    for c in [
+        _c("dns.nxdomain", "The API host name does not resolve", _NET, "network",
+           "Check the host name in ANTHROPIC_BASE_URL, then your resolver: "
+           "`nslookup api.anthropic.com`; on a VPN, check its DNS settings.",
+           "getaddrinfo ENOTFOUND api.anthropic.com", "ENOTFOUND",
+           "Can't reach the API server — check your internet or DNS (ENOTFOUND)"),
+        _c("dns.timeout", "The resolver does not answer in time", _NET, "network",
+           "Your resolver is slow or unreachable: check /etc/resolv.conf (or the OS DNS "
+           "settings), the VPN's DNS, or try another resolver.",
+           "getaddrinfo EAI_AGAIN api.anthropic.com", "EAI_AGAIN"),
+        _c("tcp.refused", "The connection is actively refused", _NET, "network",
+           "Nothing accepts connections there: check the port in ANTHROPIC_BASE_URL, "
+           "or a firewall/proxy that rejects outbound HTTPS.",
+           "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+           "connect ECONNREFUSED"),
+        _c("tcp.timeout", "Connection attempts go unanswered", _NET, "network",
+           "SYNs are dropped: a firewall, a dead route, or a network that needs a proxy. "
+           "Allow outbound 443 to the API host, or set HTTPS_PROXY.",
+           "connect ETIMEDOUT", "ETIMEDOUT", "Connection timeout after 120000ms"),
+        _c("tcp.unreachable", "No route to the API host", _NET, "network",
+           "The OS has no route there: check the default route and any VPN "
+           "(`ip route get <addr>` / `route -n get default`).",
+           "EHOSTUNREACH", "ENETUNREACH"),
+        _c("tcp.reset", "The connection is reset", _NET, "network",
+           "Something on the path kills the connection: a firewall, a proxy, or a "
+           "security agent. Compare with another network.",
+           "ECONNRESET", "socket hang up"),
+        _c("ipv6.broken", "IPv6 fails while IPv4 works", _NET, "network",
+           "Fix IPv6 on this network or VPN, or turn IPv6 off on the interface; "
+           "confirm with `curl -6 -I https://api.anthropic.com`.",
+           "ECONNRESET", "connect EHOSTUNREACH 2607:6bc0::10:443"),
+        _c("tls.untrusted_issuer", "The certificate chain ends in an untrusted CA", _PROXY,
+           "network",
+           "A TLS-inspecting proxy re-signs traffic: export its root CA as PEM and set "
+           "NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Never set NODE_TLS_REJECT_UNAUTHORIZED=0.",
+           "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+           "unable to get local issuer certificate", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+           "SSL certificate verification failed"),
+        _c("tls.hostname_mismatch", "The certificate is not valid for the host name", _PROXY,
+           "network",
+           "The server presents a certificate for another name: check ANTHROPIC_BASE_URL's "
+           "host, or a proxy that intercepts without re-signing for the right name.",
+           "ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match certificate's altnames"),
+        _c("tls.expired", "The certificate has expired", _PROXY, "network",
+           "The server (or an inspecting proxy) presents an expired certificate; check the "
+           "system clock, then the gateway's certificate.",
+           "CERT_HAS_EXPIRED", "certificate has expired"),
+        _c("tls.not_yet_valid", "The certificate is not valid yet", _PROXY, "network",
+           "Usually this machine's clock is wrong: enable NTP "
+           "(`timedatectl set-ntp true` / `sntp -sS time.apple.com` / `w32tm /resync`).",
+           "CERT_NOT_YET_VALID", "certificate is not yet valid"),
+        _c("tls.handshake_failed", "The TLS handshake fails", _PROXY, "network",
+           "The server or something in between does not complete TLS: check for plain "
+           "HTTP on an https URL, a port that is not TLS, or an appliance that resets it.",
+           "EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER",
+           "Client network socket disconnected before secure TLS connection was established"),
+        _c("proxy.bad_url", "A proxy variable is not a usable URL", _PROXY, "proxy-tls",
+           "Write the proxy as a full URL: HTTPS_PROXY=http://proxy.corp:8080 "
+           "(scheme included; no SOCKS).",
+           "ERR_INVALID_URL"),
+        _c("proxy.unreachable", "The configured proxy cannot be reached", _PROXY, "proxy-tls",
+           "Check the proxy host and port, or unset the proxy variables if you are off "
+           "the corporate network."),
+        _c("proxy.auth_required", "The proxy wants credentials (407)", _PROXY, "proxy-tls",
+           "Put basic credentials in the URL (http://user:pass@proxy:8080); for NTLM or "
+           "Kerberos run a local auth proxy (cntlm, px) or an LLM gateway.",
+           "407 Proxy Authentication Required"),
+        _c("proxy.rejected", "The proxy refuses to tunnel to the API", _PROXY, "proxy-tls",
+           "Ask for api.anthropic.com (and claude.ai, platform.claude.com) to be allowed "
+           "through the proxy."),
+        _c("proxy.bypassed", "NO_PROXY sends the API around the proxy", _PROXY, "proxy-tls",
+           "Remove the API host (or `*`) from NO_PROXY if this network only reaches the "
+           "internet through the proxy."),
+        _c("http.not_api", "Something answers, but it is not the API", _NET, "network",
+           "A captive portal, a web page or a wrong ANTHROPIC_BASE_URL answers instead of "
+           "the API: log in to the network, or fix the base URL.",
+           "Unexpected token '<'", "<!DOCTYPE html>"),
+        _c("http.first_byte_timeout", "Connected, but no answer arrives", _TIME, "network",
+           "The connection is made but nothing comes back: a proxy or gateway holding the "
+           "request, or an overloaded server. Check the path; raise API_TIMEOUT_MS only for "
+           "slow gateways.",
+           "Request timed out.", "API Error: Request timed out"),
+        _c("http.stream_stall", "A streaming answer starts, then stops", _TIME, "timeouts",
+           "A middlebox drops long-lived streams or the server stalls: upgrade Claude Code "
+           "(stream retries), then `claude -c` to pick the conversation up.",
+           "API Error: terminated", "Socket is closed"),
+        _c("http.server_error", "The API answers with a server error (5xx)", _RATE,
+           "rate-limits",
+           "Usually transient: Claude Code retries; check https://status.claude.com.",
+           "API Error: 500", "504 Gateway Time-out", "api_error"),
+        _c("auth.missing", "No credential is configured", _AUTH, "auth",
+           "Run `claude` and /login, or set ANTHROPIC_API_KEY (or apiKeyHelper).",
+           "x-api-key header is required"),
+        _c("auth.malformed", "The credential has a visible defect", _AUTH, "auth",
+           "Re-copy the key without quotes, spaces or newlines; keys start with sk-ant-."),
+        _c("auth.invalid", "The API rejects the credential (401)", _AUTH, "auth",
+           "The key is revoked or wrong: create a new one in the Console, or remove a stale "
+           "ANTHROPIC_API_KEY so your login is used.",
+           "Invalid API key · Fix external API key", "authentication_error", "invalid x-api-key"),
+        _c("auth.forbidden", "The credential lacks permission (403)", _AUTH, "auth",
+           "The key's workspace or organisation may not use this model or endpoint.",
+           "permission_error"),
+        _c("auth.conflict", "An unexpected credential wins", _AUTH, "auth",
+           "A stray ANTHROPIC_API_KEY beats your subscription login: `unset ANTHROPIC_API_KEY`, "
+           "then check /status."),
+        _c("ratelimit.exceeded", "Rate limited (429)", _RATE, "rate-limits",
+           "Wait for retry-after; for unattended runs set CLAUDE_CODE_RETRY_WATCHDOG=1.",
+           "rate_limit_error", "429 Too Many Requests"),
+        _c("ratelimit.spend_cap", "A spend or usage cap is reached (429, no retry-after)", _RATE,
+           "rate-limits", "Raise the spend limit in the Console or wait for the period to reset."),
+        _c("overloaded", "The service is overloaded (529)", _RATE, "rate-limits",
+           "Load on Anthropic's side, not your quota: wait, check status.claude.com, or "
+           "switch model with /model.",
+           "overloaded_error", "Repeated 529 Overloaded errors", "529"),
+        _c("config.timeout_too_low", "API_TIMEOUT_MS is too low", _TIME, "timeouts",
+           "API_TIMEOUT_MS is in milliseconds (default 600000): `export API_TIMEOUT_MS=600000`.",
+           "set API_TIMEOUT_MS above"),
+        _c("config.timeout_invalid", "A timeout or retry setting is not a valid number", _TIME,
+           "timeouts",
+           "Use plain milliseconds, e.g. API_TIMEOUT_MS=600000 (max 2147483647)."),
+        _c("config.ca_file_invalid", "NODE_EXTRA_CA_CERTS names an unusable file", _PROXY,
+           "network",
+           "Point NODE_EXTRA_CA_CERTS at a readable PEM file (-----BEGIN CERTIFICATE-----).",
+           "Warning: Ignoring extra certs from"),
+        _c("config.settings_invalid", "A Claude Code settings file is invalid", _DEBUG,
+           "debugging",
+           "Fix the JSON in the named settings file (a trailing comma is the usual culprit)."),
+        _c("status.incident", "The status page reports an incident", _RATE, "rate-limits",
+           "Nothing to fix locally: follow https://status.claude.com."),
+        _c("status.unreachable", "The status page cannot be reached", _RATE, "rate-limits",
+           "Informational: the status page itself is blocked or down from here."),
+    ]
+}
+
+
+def cause(code: str) -> Cause:
+    """The catalogue entry for ``code``; a KeyError names the unknown code."""
+    try:
+        return CAUSES[code]
+    except KeyError:
+        raise KeyError(f"unknown cause code {code!r}") from None
+
+
+def doc_url(code: str) -> str:
+    """Where the site explains ``code``: ``RUNBOOKS_DOCS_URL`` + page + anchor.
+
+    Without ``RUNBOOKS_DOCS_URL`` the link is relative to the site root, which is
+    also the path of the page's source under ``docs/``.
+    """
+    c = cause(code)
+    base = os.environ.get("RUNBOOKS_DOCS_URL", "").rstrip("/")
+    path = c.page.removesuffix(".md") + "/#" + c.anchor
+    return f"{base}/{path}" if base else path
+
+
+def match_message(text: str) -> list[Cause]:
+    """Causes whose known error-message signatures occur in ``text`` (case-insensitive)."""
+    low = text.lower()
+    return [c for c in CAUSES.values() if any(s.lower() in low for s in c.signatures)]

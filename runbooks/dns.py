@@ -1,0 +1,194 @@
+"""DNS: A and AAAA looked up separately, each timed and bounded.
+
+The default is the system resolver (``getaddrinfo``), as the real client uses.
+Two overrides, for labs and for checking a suspicion: a nameserver to ask
+directly (``--nameserver 127.0.0.1:5353``), and curl-style pins
+(``--resolve api.anthropic.com:127.0.0.1``) that skip DNS for one host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .classify import classify_gai
+from .errors import UsageError
+
+__all__ = ["Resolver", "Lookup", "lookup", "lookup_both", "parse_resolve", "parse_nameserver"]
+
+FAMILIES = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
+
+
+@dataclass(frozen=True)
+class Resolver:
+    """How names are resolved: the system's resolver, one nameserver, plus pins."""
+
+    nameserver: tuple[str, int] | None = None
+    pins: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.nameserver:
+            host, port = self.nameserver
+            return f"nameserver {_hostport(host, port)}"
+        return "system resolver (getaddrinfo)"
+
+    @classmethod
+    def from_options(cls, nameserver: str = "", resolve: Sequence[str] | str = ()) -> "Resolver":
+        if isinstance(resolve, str):
+            resolve = [r for r in resolve.replace(";", ",").split(",") if r.strip()]
+        pins: dict[str, tuple[str, ...]] = {}
+        for spec in resolve:
+            host, addr = parse_resolve(spec)
+            pins[host] = pins.get(host, ()) + (addr,)
+        return cls(parse_nameserver(nameserver) if nameserver else None, pins)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    """``1.1.1.1``, ``127.0.0.1:5353``, ``[::1]:5353`` → (address, port)."""
+    s = spec.strip()
+    host, port = s, "53"
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif s.count(":") == 1:
+        host, port = s.split(":")
+    try:
+        ipaddress.ip_address(host)
+        port_n = int(port)
+        if not 0 < port_n < 65536:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"bad nameserver {spec!r}: expected an IP address with optional port, "
+            "e.g. 127.0.0.1:5353"
+        ) from None
+    return host, port_n
+
+
+def parse_resolve(spec: str) -> tuple[str, str]:
+    """curl-style pin: ``HOST:ADDR`` or ``HOST:PORT:ADDR`` (ADDR may be ``[::1]``)."""
+    s = spec.strip()
+    host, sep, rest = s.partition(":")
+    if sep and rest and ":" in rest and rest.split(":", 1)[0].isdigit():
+        rest = rest.split(":", 1)[1]  # drop curl's PORT: pins apply to every port here
+    addr = rest.strip("[]")
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise UsageError(
+            f"bad --resolve {spec!r}: expected HOST:ADDR or HOST:PORT:ADDR, e.g. "
+            "api.anthropic.com:127.0.0.1"
+        ) from None
+    if not host:
+        raise UsageError(f"bad --resolve {spec!r}: no host name")
+    return host.lower(), addr
+
+
+@dataclass
+class Lookup:
+    """One record type's answer."""
+
+    rtype: str  # "A" or "AAAA"
+    outcome: str  # "ok", "nxdomain", "nodata", "timeout"
+    addresses: list[str]
+    message: str
+    duration_s: float
+
+    def to_dict(self) -> dict:
+        return {
+            "outcome": self.outcome,
+            "addresses": self.addresses,
+            "message": self.message,
+            "duration_ms": round(self.duration_s * 1000, 1),
+        }
+
+
+def lookup(host: str, rtype: str, resolver: Resolver, budget_s: float) -> Lookup:
+    """Look ``host`` up for one record type within ``budget_s`` seconds."""
+    start = time.perf_counter()
+    if resolver.nameserver:
+        outcome, addrs, msg = _ask_nameserver(host, rtype, resolver.nameserver, budget_s)
+    else:
+        outcome, addrs, msg = _ask_system(host, rtype, budget_s)
+    return Lookup(rtype, outcome, addrs, msg, time.perf_counter() - start)
+
+
+def lookup_both(host: str, resolver: Resolver, budget_s: float) -> dict[str, Lookup]:
+    """A and AAAA at the same time: the whole lookup costs at most ``budget_s``."""
+    results: dict[str, Lookup] = {}
+
+    def run(rtype: str) -> None:
+        results[rtype] = lookup(host, rtype, resolver, budget_s)
+
+    threads = [threading.Thread(target=run, args=(t,), daemon=True) for t in FAMILIES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {t: results[t] for t in FAMILIES}
+
+
+def _ask_system(host: str, rtype: str, budget_s: float) -> tuple[str, list[str], str]:
+    # getaddrinfo has no timeout of its own: run it in a daemon thread and stop
+    # waiting at the budget (the thread is abandoned, it cannot hold the exit).
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, FAMILIES[rtype], socket.SOCK_STREAM)
+            box["addrs"] = list(dict.fromkeys(info[4][0] for info in infos))
+        except socket.gaierror as exc:
+            box["gai"] = exc
+        except (OSError, UnicodeError) as exc:
+            box["err"] = exc
+
+    t = threading.Thread(target=work, daemon=True, name=f"getaddrinfo-{rtype}")
+    t.start()
+    t.join(budget_s)
+    if t.is_alive():
+        return "timeout", [], f"no answer within {budget_s:g} s"
+    if "addrs" in box:
+        return "ok", box["addrs"], ""
+    if "gai" in box:
+        outcome, msg = classify_gai(box["gai"])
+        return outcome, [], msg
+    return "nxdomain", [], f"bad host name: {box['err']}"
+
+
+def _ask_nameserver(
+    host: str, rtype: str, server: tuple[str, int], budget_s: float
+) -> tuple[str, list[str], str]:
+    from dnslib import QTYPE, RCODE, DNSRecord
+
+    query = DNSRecord.question(host, rtype)
+    try:
+        packet = query.send(server[0], server[1], timeout=budget_s,
+                            ipv6=":" in server[0])
+        reply = DNSRecord.parse(packet)
+    except (socket.timeout, TimeoutError):
+        return "timeout", [], f"no answer from {_hostport(*server)} within {budget_s:g} s"
+    except ConnectionRefusedError:
+        return "timeout", [], f"nameserver {_hostport(*server)} refused the query"
+    except OSError as exc:
+        return "timeout", [], f"nameserver {_hostport(*server)} unreachable: {exc}"
+    except Exception as exc:  # dnslib parse errors: a broken answer is no answer
+        return "timeout", [], f"unreadable answer from {_hostport(*server)}: {exc}"
+    rcode = reply.header.rcode
+    if rcode == RCODE.NXDOMAIN:
+        return "nxdomain", [], "no such host (NXDOMAIN)"
+    if rcode != RCODE.NOERROR:
+        return "timeout", [], f"the nameserver answered {RCODE.get(rcode)}"
+    want = getattr(QTYPE, rtype)
+    addrs = [str(rr.rdata) for rr in reply.rr if rr.rtype == want]
+    if not addrs:
+        return "nodata", [], "no record of this type"
+    return "ok", addrs, ""

@@ -1,0 +1,16 @@
+"""The project's own exceptions. Network failures are not exceptions here:
+they become :class:`runbooks.result.Check` records with a cause code
+(see :mod:`runbooks.classify`). What is left are the user's mistakes."""
+
+from __future__ import annotations
+
+__all__ = ["RunbooksError", "UsageError"]
+
+
+class RunbooksError(Exception):
+    """Base of everything this package raises on purpose."""
+
+
+class UsageError(RunbooksError):
+    """Bad input from the user: unknown runbook, bad parameter, malformed URL,
+    unreadable file. The CLI prints it as one line and exits 2."""

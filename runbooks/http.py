@@ -1,0 +1,168 @@
+"""HTTP: one request to the API with httpx, timed phase by phase from httpx's
+own trace hooks (connect, TLS, first byte, transfer), and a judgement of the
+answer: is it the Anthropic API, or a captive portal, a web page, an error?
+
+The request is ``POST {base}/v1/messages`` with **no credential**: the API
+answers 401 ``authentication_error`` in its JSON error shape, which proves
+DNS, TCP, TLS and HTTP end to end without sending a key anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .budget import Budget
+from .classify import Fault, classify_http
+from .target import Target
+
+__all__ = ["Exchange", "probe", "judge_response", "USER_AGENT"]
+
+USER_AGENT = "claude-code-runbooks/0.1 (connection diagnosis; no credential sent)"
+_MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Exchange:
+    ok: bool
+    cause: str | None
+    summary: str
+    status_code: int | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class _Trace:
+    """Collects httpx/httpcore trace events as perf_counter timestamps."""
+
+    def __init__(self) -> None:
+        self.t: dict[str, float] = {}
+
+    def __call__(self, name: str, info: dict) -> None:
+        self.t.setdefault(name.split(".", 1)[-1] if name.startswith("http") else name,
+                          time.perf_counter())
+
+    def span(self, start: str, end: str) -> float | None:
+        if start in self.t and end in self.t:
+            return round((self.t[end] - self.t[start]) * 1000, 1)
+        return None
+
+
+def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if dns_ms is not None:
+        out["dns"] = round(dns_ms, 1)
+    for name, a, b in [
+        ("connect", "connection.connect_tcp.started", "connection.connect_tcp.complete"),
+        ("tls", "connection.start_tls.started", "connection.start_tls.complete"),
+        ("first_byte", "send_request_headers.started", "receive_response_headers.complete"),
+        ("transfer", "receive_response_body.started", "receive_response_body.complete"),
+    ]:
+        v = tr.span(a, b)
+        if v is not None:
+            out[name] = v
+    out["total"] = round((t_end - t0) * 1000 + (dns_ms or 0.0), 1)
+    return out
+
+
+def _title(body: bytes) -> str:
+    m = re.search(rb"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+    if m:
+        return " ".join(m.group(1).decode("utf-8", "replace").split())[:80]
+    return " ".join(body[:80].decode("utf-8", "replace").split())
+
+
+def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool, str | None, str]:
+    """(is_ok, cause, summary) for an answer to the credential-less probe."""
+    ctype = headers.get("content-type", "").split(";")[0].strip()
+    rid = headers.get("request-id")
+    err_type = None
+    try:
+        data = json.loads(body) if body else None
+        if isinstance(data, dict) and data.get("type") == "error":
+            err_type = (data.get("error") or {}).get("type") or "error"
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    api_shaped = err_type is not None or (rid is not None and ctype == "application/json")
+    rid_note = f", request-id {rid}" if rid else ""
+    if code == 529:
+        return False, "overloaded", f"529 {err_type or 'overloaded'}: the service is overloaded"
+    if code == 429:
+        retry = headers.get("retry-after")
+        if retry:
+            return False, "ratelimit.exceeded", f"429 rate limited; retry-after {retry} s"
+        return False, "ratelimit.spend_cap", "429 without retry-after: a spend or usage cap"
+    if code == 407:
+        return False, "proxy.auth_required", "407: a proxy on the path wants credentials"
+    if 300 <= code < 400:
+        where = headers.get("location", "?")
+        return False, "http.not_api", f"{code} redirect to {where}: a captive portal or wrong base URL"
+    if code >= 500:
+        shown = err_type or (_title(body) if ctype == "text/html" else ctype or "no body")
+        return False, "http.server_error", f"{code} {shown}{rid_note}"
+    if api_shaped:
+        what = f"{code} {err_type}" if err_type else f"{code}"
+        expected = " (expected without a key)" if code in (401, 400) else ""
+        return True, None, f"the API answered {what}{expected}{rid_note}"
+    kind = ctype or "no content-type"
+    return False, "http.not_api", f"{code} {kind} that is not the API: {_title(body)!r}"
+
+
+def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budget: Budget,
+          dns_ms: float | None = None) -> Exchange:
+    """One request to ``target`` over ``address`` (the host's own name when None)."""
+    host_in_url = target.host
+    extensions: dict[str, Any] = {}
+    headers = {
+        "anthropic-version": "2023-06-01",
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    if address and address != target.host:
+        host_in_url = address
+        headers["host"] = target.authority
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+    netloc = f"[{host_in_url}]" if ":" in host_in_url else host_in_url
+    url = f"{target.scheme}://{netloc}:{target.port}{target.path}/v1/messages"
+    tr = _Trace()
+    extensions["trace"] = tr
+    timeout = httpx.Timeout(connect=budget.connect, read=budget.read, write=budget.read,
+                            pool=budget.connect)
+    t0 = time.perf_counter()
+    try:
+        with httpx.Client(verify=ctx if ctx is not None else True, trust_env=False,
+                          timeout=timeout, follow_redirects=False) as client:
+            req = client.build_request("POST", url, headers=headers, content=b"{}",
+                                       extensions=extensions)
+            resp = client.send(req, stream=True)
+            try:
+                body = b""
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) >= _MAX_BODY:
+                        break
+            finally:
+                resp.close()
+    except httpx.HTTPError as exc:
+        fault: Fault = classify_http(exc, budget.read)
+        return Exchange(False, fault.cause, fault.message,
+                        timings_ms=_timings(tr, t0, time.perf_counter(), dns_ms),
+                        details={"url": f"{target.url.rstrip('/')}/v1/messages"})
+    t_end = time.perf_counter()
+    ok, cause, summary = judge_response(resp.status_code, resp.headers, body)
+    details = {
+        "url": f"{target.url.rstrip('/')}/v1/messages",
+        "status_code": resp.status_code,
+        "http_version": resp.http_version,
+        "content_type": resp.headers.get("content-type"),
+        "request_id": resp.headers.get("request-id"),
+    }
+    return Exchange(ok, cause, summary, resp.status_code,
+                    _timings(tr, t0, t_end, dns_ms), details)

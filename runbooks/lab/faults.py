@@ -1,0 +1,117 @@
+"""Connection faults made from plain sockets on loopback.
+
+- :class:`Refused`: a port that answers SYN with RST. The port is bound but
+  never listened on, so nothing else can take it while the lab runs.
+- :class:`BlackHole`: a listener whose accept queue is full and never
+  drained: the kernel drops further SYNs, so connects hang as they do behind
+  a firewall that drops packets.
+- :class:`Silent`: accepts connections and never says a word (first-byte
+  timeout; over TLS, a handshake that never starts).
+- :class:`Reset`: accepts, then aborts the connection with RST.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+
+__all__ = ["Refused", "BlackHole", "Silent", "Reset"]
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+class _Fault:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.sock = socket.socket(_family(host), socket.SOCK_STREAM)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+
+    def url(self, scheme: str = "http") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def close(self) -> None:
+        self._stop.set()
+        for s in self._held:
+            s.close()
+        self.sock.close()
+
+
+class Refused(_Fault):
+    """Bound, not listening: the kernel answers every SYN with RST."""
+
+
+class BlackHole(_Fault):
+    """A full accept queue: further SYNs are dropped, connects hang until their timeout."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.sock.listen(0)
+        # Fill the queue: connect until a connect no longer completes at once.
+        for _ in range(16):
+            c = socket.socket(_family(host), socket.SOCK_STREAM)
+            c.settimeout(0.2)
+            try:
+                c.connect((host, self.port))
+            except (TimeoutError, socket.timeout, OSError):
+                c.close()
+                break
+            self._held.append(c)
+        else:  # pragma: no cover - a kernel that never drops: say so loudly
+            raise RuntimeError("could not fill the accept queue: no black hole on this kernel")
+
+
+class _Acceptor(_Fault):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.sock.listen(64)
+        self.sock.settimeout(0.05)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                return
+            self.on_accept(conn)
+
+    def on_accept(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        super().close()
+
+
+class Silent(_Acceptor):
+    """Accepts and holds every connection without reading or writing."""
+
+    def on_accept(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+
+
+class Reset(_Acceptor):
+    """Accepts, waits for the first bytes, then aborts with RST (SO_LINGER 0)."""
+
+    def on_accept(self, conn: socket.socket) -> None:
+        conn.settimeout(1.0)
+        try:
+            conn.recv(1)
+        except OSError:
+            pass
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+

@@ -1,0 +1,217 @@
+"""The lab's scenarios: each one a real fault on loopback, and what it should be
+diagnosed as. ``runbooks lab start NAME``, the tests and the docs' example
+outputs all start scenarios through :func:`start`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .api import FakeAPI
+from .dnsserver import LabDNS
+from .faults import BlackHole, Refused, Reset, Silent
+from .pki import LabPKI
+
+__all__ = ["Scenario", "Running", "SCENARIOS", "start", "LAB_HOST", "LAB_API_KEY"]
+
+LAB_HOST = "api.lab.test"  # .test is reserved (RFC 2606): it never resolves outside the lab
+#: Not a secret: the lab accepts any key. Deliberately not shaped like a real one.
+LAB_API_KEY = "lab-key-not-a-secret"
+
+
+@dataclass
+class Running:
+    """A started scenario: where it listens and how to point things at it."""
+
+    scenario: "Scenario"
+    base_url: str
+    params: dict[str, Any] = field(default_factory=dict)  # runbook parameters
+    env: dict[str, str] = field(default_factory=dict)  # for runbooks and Claude Code alike
+    notes: list[str] = field(default_factory=list)
+    parts: list[Any] = field(default_factory=list)
+    workdir: Path | None = None
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What to export so the real ``claude`` talks to the lab, and only to it."""
+        return {
+            **self.env,
+            "ANTHROPIC_API_KEY": LAB_API_KEY,
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "CLAUDE_CODE_MAX_RETRIES": "1",
+            "API_TIMEOUT_MS": "5000",
+        }
+
+    def stop(self) -> None:
+        for part in reversed(self.parts):
+            with contextlib.suppress(Exception):
+                part.close()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    expect: str | None  # the cause the network runbook must report (None: healthy)
+    build: Callable[[Running, LabPKI], None]
+    client_message: str = ""  # what the real client prints (facts.md §5), where known
+
+
+def _api(run: Running, pki: LabPKI, behaviour: str = "healthy", tls: str | None = None,
+         host: str = "127.0.0.1") -> FakeAPI:
+    api = FakeAPI(host, behaviour=behaviour, tls=pki.server_context(tls) if tls else None)
+    run.parts.append(api)
+    run.base_url = api.url
+    run.env["ANTHROPIC_BASE_URL"] = api.url
+    return api
+
+
+def _trust_lab_ca(run: Running, pki: LabPKI) -> None:
+    run.env["NODE_EXTRA_CA_CERTS"] = str(pki.ca_file)
+
+
+def _fault(run: Running, part: Any, scheme: str = "http") -> None:
+    run.parts.append(part)
+    run.base_url = part.url(scheme)
+    run.env["ANTHROPIC_BASE_URL"] = run.base_url
+
+
+def _healthy(run, pki):
+    _api(run, pki)
+
+
+def _healthy_tls(run, pki):
+    _api(run, pki, tls="good")
+    _trust_lab_ca(run, pki)
+
+
+def _tls(kind):
+    def build(run, pki):
+        _api(run, pki, tls=kind)
+        _trust_lab_ca(run, pki)  # the lab CA is trusted: only the named fault remains
+    return build
+
+
+def _behaviour(name):
+    return lambda run, pki: _api(run, pki, behaviour=name)
+
+
+def _plain_on_https(run, pki):
+    api = _api(run, pki)
+    run.base_url = api.url.replace("http://", "https://")
+    run.env["ANTHROPIC_BASE_URL"] = run.base_url
+    _trust_lab_ca(run, pki)
+
+
+def _dns(zones, drop=()):
+    def build(run, pki):
+        api = _api(run, pki, tls="good")
+        _trust_lab_ca(run, pki)
+        dns = LabDNS({k: v(api) for k, v in zones.items()}, set(drop))
+        run.parts.append(dns)
+        run.base_url = f"https://{LAB_HOST}:{api.port}"
+        run.env["ANTHROPIC_BASE_URL"] = run.base_url
+        run.params["nameserver"] = dns.address
+        run.notes.append(
+            f"{LAB_HOST} resolves only through the lab's DNS server at {dns.address}: "
+            f"pass --nameserver {dns.address} to the runbooks. Claude Code itself uses the "
+            "system resolver, so it sees ENOTFOUND here.")
+    return build
+
+
+def _ipv6_broken(run, pki):
+    # The API listens on 127.0.0.1 only; the same port on ::1 is held but refuses.
+    api = _api(run, pki, tls="good")
+    _trust_lab_ca(run, pki)
+    run.parts.append(Refused("::1", api.port))
+    dns = LabDNS({LAB_HOST: {"A": ["127.0.0.1"], "AAAA": ["::1"]}})
+    run.parts.append(dns)
+    run.base_url = f"https://{LAB_HOST}:{api.port}"
+    run.env["ANTHROPIC_BASE_URL"] = run.base_url
+    run.params["nameserver"] = dns.address
+    run.notes.append(
+        f"{LAB_HOST} has A 127.0.0.1 (works) and AAAA ::1 (refused) at the lab's DNS server "
+        f"{dns.address}; without it, use --resolve {LAB_HOST}:::1 --resolve {LAB_HOST}:127.0.0.1.")
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("healthy", "the fake API over plain HTTP", None, _healthy),
+    Scenario("healthy-tls", "the fake API over HTTPS, signed by the lab CA (trusted)", None,
+             _healthy_tls),
+    Scenario("refused", "a port that refuses connections", "tcp.refused",
+             lambda run, pki: _fault(run, Refused()),
+             "API Error: Connection refused — a firewall or proxy may be blocking it "
+             "(ECONNREFUSED)"),
+    Scenario("blackhole", "a port whose SYNs are dropped: connects hang", "tcp.timeout",
+             lambda run, pki: _fault(run, BlackHole()),
+             "Request timed out. If the API is slow to answer, or a proxy or gateway holds "
+             "responses, set API_TIMEOUT_MS above 2000."),
+    Scenario("silent", "accepts connections, never answers", "http.first_byte_timeout",
+             lambda run, pki: _fault(run, Silent())),
+    Scenario("reset", "accepts, then resets the connection", "tcp.reset",
+             lambda run, pki: _fault(run, Reset())),
+    Scenario("tls-untrusted", "HTTPS re-signed by a CA the client does not trust "
+             "(TLS inspection)", "tls.untrusted_issuer",
+             lambda run, pki: _api(run, pki, tls="untrusted"),
+             "API Error: Unable to connect to API: SSL certificate verification failed "
+             "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
+    Scenario("tls-expired", "HTTPS with an expired certificate", "tls.expired", _tls("expired")),
+    Scenario("tls-not-yet-valid", "HTTPS with a certificate valid only from next month",
+             "tls.not_yet_valid", _tls("not_yet_valid")),
+    Scenario("tls-wrong-host", "HTTPS with a certificate for another name",
+             "tls.hostname_mismatch", _tls("wrong_host")),
+    Scenario("tls-plain-http", "an https:// URL whose port speaks plain HTTP",
+             "tls.handshake_failed", _plain_on_https),
+    Scenario("captive-portal", "a Wi-Fi login page answers instead of the API",
+             "http.not_api", _behaviour("captive_portal")),
+    Scenario("overloaded", "the API answers 529 overloaded_error", "overloaded",
+             _behaviour("overloaded")),
+    Scenario("server-error", "the API answers 500 api_error", "http.server_error",
+             _behaviour("server_error")),
+    Scenario("ratelimited", "429 with retry-after and anthropic-ratelimit-* headers (for "
+             "authenticated requests)", None, _behaviour("ratelimited")),
+    Scenario("spend-cap", "429 without retry-after (for authenticated requests)", None,
+             _behaviour("spend_cap")),
+    Scenario("stall", "a streaming answer that starts, then stops", None, _behaviour("stall")),
+    Scenario("dns-nxdomain", f"the lab DNS server says {LAB_HOST} does not exist",
+             "dns.nxdomain", _dns({})),
+    Scenario("dns-timeout", "the lab DNS server never answers", "dns.timeout",
+             _dns({}, drop=[LAB_HOST])),
+    Scenario("ipv6-broken", "AAAA points at a refusing ::1, A at a working 127.0.0.1",
+             "ipv6.broken", _ipv6_broken),
+]}
+
+
+def start(name: str) -> Running:
+    """Start scenario ``name``; call ``.stop()`` (or use :func:`running`) when done."""
+    from ..errors import UsageError
+
+    if name not in SCENARIOS:
+        raise UsageError(f"unknown lab scenario {name!r}; one of: {', '.join(SCENARIOS)}")
+    scenario = SCENARIOS[name]
+    workdir = Path(tempfile.mkdtemp(prefix=f"runbooks-lab-{name}-"))
+    run = Running(scenario, base_url="", workdir=workdir)
+    try:
+        scenario.build(run, LabPKI(workdir))
+    except BaseException:
+        run.stop()
+        raise
+    run.params.setdefault("base_url", run.base_url)
+    return run
+
+
+@contextlib.contextmanager
+def running(name: str) -> Iterator[Running]:
+    run = start(name)
+    try:
+        yield run
+    finally:
+        run.stop()

@@ -1,0 +1,325 @@
+"""The network runbook: target → trust → DNS → TCP (per family) → TLS → HTTP.
+
+Each step is a method that returns its :class:`~runbooks.result.Check` and
+records it, so the notebook can run and explain one step per cell while
+``runbooks doctor`` runs them all (:func:`diagnose`). A step that depends on
+an earlier one that failed is skipped with a reason, never left hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+
+from . import dns as _dns
+from . import http as _http
+from . import tcp as _tcp
+from . import tls as _tls
+from .budget import Budget
+from .environment import ClaudeVersion, describe, proxy_settings
+from .result import Check, Report, Status
+from .target import Target, Trust, load_trust, resolve_target
+
+__all__ = ["NetworkRun", "diagnose", "PARAMETERS"]
+
+#: The runbook's parameters: name → (type, default, help). The notebook's
+#: parameters cell and the CLI options are checked against this table.
+PARAMETERS: dict[str, tuple[type, object, str]] = {
+    "base_url": (str, "", "API endpoint; empty = ANTHROPIC_BASE_URL, else https://api.anthropic.com"),
+    "nameserver": (str, "", "ask this DNS server (IP[:port]) instead of the system resolver"),
+    "resolve": (str, "", "curl-style pins HOST:ADDR[,HOST:ADDR…]: skip DNS for these hosts"),
+    "dns_timeout": (float, 3.0, "seconds for each DNS lookup"),
+    "connect_timeout": (float, 5.0, "seconds for a TCP connect (both families race)"),
+    "tls_timeout": (float, 5.0, "seconds for the TLS handshake"),
+    "read_timeout": (float, 10.0, "seconds to wait for the first byte of the answer"),
+}
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+class NetworkRun:
+    """One diagnosis of the path to the API, step by step."""
+
+    runbook = "network"
+
+    def __init__(self, target: Target, budget: Budget | None = None,
+                 resolver: _dns.Resolver | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self.target = target
+        self.budget = budget or Budget()
+        self.resolver = resolver or _dns.Resolver()
+        self.checks: dict[str, Check] = {}
+        self.trust: Trust | None = None
+        self.addresses: list[str] = []
+        self.lookups: dict[str, _dns.Lookup] = {}
+        self.dns_ms: float | None = None
+        self.connected: list[str] = []  # addresses that accepted a connection, preferred first
+        self.started = time.time()
+        self._t0 = time.perf_counter()
+        self._claude = ClaudeVersion()
+
+    @classmethod
+    def from_parameters(cls, base_url: str = "", nameserver: str = "", resolve: str = "",
+                        dns_timeout: float = 3.0, connect_timeout: float = 5.0,
+                        tls_timeout: float = 5.0, read_timeout: float = 10.0,
+                        env: Mapping[str, str] | None = None) -> "NetworkRun":
+        """Build a run from the runbook's parameters (see :data:`PARAMETERS`)."""
+        budget = Budget(dns=dns_timeout, connect=connect_timeout, tls=tls_timeout,
+                        read=read_timeout)
+        return cls(resolve_target(base_url or None, env),
+                   budget, _dns.Resolver.from_options(nameserver, resolve), env)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _record(self, check: Check) -> Check:
+        self.checks[check.id] = check  # re-running a notebook cell replaces, never duplicates
+        return check
+
+    def _guard(self, check_id: str, title: str, fn: Callable[[], list[Check] | Check]):
+        start = time.perf_counter()
+        try:
+            out = fn()
+        except Exception as exc:  # a crashing check is a result, and the run goes on
+            out = Check(check_id, title, Status.ERROR,
+                        f"the check itself failed: {type(exc).__name__}: {exc}",
+                        duration_s=time.perf_counter() - start)
+        for c in out if isinstance(out, list) else [out]:
+            self._record(c)
+        return out
+
+    def _skip(self, check_id: str, title: str, why: str) -> Check:
+        return self._record(Check(check_id, title, Status.SKIP, why))
+
+    # -- steps -----------------------------------------------------------------------------
+    def check_target(self) -> Check:
+        """Which endpoint Claude Code would use, and whether a proxy is in the way."""
+
+        def run() -> Check:
+            t = self.target
+            origin = {"parameter": "given as a parameter", "ANTHROPIC_BASE_URL":
+                      "from ANTHROPIC_BASE_URL", "default": "the default"}[t.source]
+            proxies = proxy_settings(self.env)
+            summary = f"{t.url} ({origin})"
+            if any(k.lower().endswith("_proxy") and "no_" not in k.lower() for k in proxies):
+                summary += "; a proxy is set: Claude Code tunnels through it, these checks go direct"
+            return Check("target", "Target", Status.PASS, summary,
+                         details={**t.to_dict(), "proxy": proxies,
+                                  "resolver": self.resolver.describe(),
+                                  "pins": {h: list(a) for h, a in self.resolver.pins.items()}})
+
+        return self._guard("target", "Target", run)
+
+    def check_trust(self) -> Check:
+        """The CA roots the client trusts: bundled + system + NODE_EXTRA_CA_CERTS."""
+        if self.target.scheme != "https":
+            self.trust = None
+            return self._skip("trust", "Trust store", "plain http:// target: no TLS")
+
+        def run() -> Check:
+            self.trust = trust = load_trust(self.env)
+            details = {"sources": trust.sources, "NODE_EXTRA_CA_CERTS": trust.extra_ca_file,
+                       "extra_ca_count": trust.extra_ca_count}
+            if trust.extra_ca_error:
+                return Check("trust", "Trust store", Status.FAIL,
+                             f"NODE_EXTRA_CA_CERTS={trust.extra_ca_file} is unusable: "
+                             f"{trust.extra_ca_error}", cause="config.ca_file_invalid",
+                             details=details)
+            extra = ""
+            if trust.extra_ca_file:
+                extra = (f" + {trust.extra_ca_count} CA(s) from NODE_EXTRA_CA_CERTS"
+                         if trust.extra_ca_count else " (NODE_EXTRA_CA_CERTS adds no new CA)")
+            return Check("trust", "Trust store", Status.PASS,
+                         " + ".join(s.split(" (")[0] for s in trust.sources[:2]) + extra,
+                         details=details)
+
+        return self._guard("trust", "Trust store", run)
+
+    def check_dns(self) -> Check:
+        """A and AAAA, separately and timed."""
+        t = self.target
+
+        def run() -> Check:
+            pins = self.resolver.pins.get(t.host.lower())
+            if t.is_ip:
+                self.addresses, self.dns_ms = [t.host], 0.0
+                return Check("dns", "DNS", Status.SKIP, f"{t.host} is an IP address: no lookup",
+                             details={"addresses": self.addresses})
+            if pins:
+                self.addresses, self.dns_ms = list(pins), 0.0
+                return Check("dns", "DNS", Status.SKIP,
+                             f"pinned by --resolve: {t.host} → {', '.join(pins)}",
+                             details={"addresses": self.addresses, "pinned": True})
+            start = time.perf_counter()
+            self.lookups = res = _dns.lookup_both(t.host, self.resolver, self.budget.dns)
+            took = time.perf_counter() - start
+            # IPv6 first, as getaddrinfo's default ordering hands them to the client
+            self.addresses = res["AAAA"].addresses + res["A"].addresses
+            self.dns_ms = max(lk.duration_s for lk in res.values()) * 1000
+            details = {"resolver": self.resolver.describe(),
+                       **{k: v.to_dict() for k, v in res.items()}}
+
+            def part(lk: _dns.Lookup) -> str:
+                if lk.outcome in ("nxdomain", "nodata") and self.addresses:
+                    return f"{lk.rtype} none ({_ms(lk.duration_s)})"
+                if lk.outcome == "ok":
+                    return f"{lk.rtype} {', '.join(lk.addresses)} ({_ms(lk.duration_s)})"
+                return f"{lk.rtype} {lk.message} ({_ms(lk.duration_s)})"
+
+            line = f"{t.host} → " + "; ".join(part(lk) for lk in res.values())
+            outcomes = {lk.outcome for lk in res.values()}
+            if self.addresses:
+                if "timeout" in outcomes:
+                    slow = [lk.rtype for lk in res.values() if lk.outcome == "timeout"]
+                    return Check("dns", "DNS", Status.WARN,
+                                 f"{'/'.join(slow)} lookup timed out while the other answered: "
+                                 + line, cause="dns.timeout", details=details, duration_s=took)
+                return Check("dns", "DNS", Status.PASS, line, details=details, duration_s=took)
+            if "timeout" in outcomes:
+                return Check("dns", "DNS", Status.FAIL,
+                             f"no answer from the resolver for {t.host}: " + line,
+                             cause="dns.timeout", details=details, duration_s=took)
+            return Check("dns", "DNS", Status.FAIL, f"{t.host} does not resolve: " + line,
+                         cause="dns.nxdomain", details=details, duration_s=took)
+
+        return self._guard("dns", "DNS", run)
+
+    def check_tcp(self) -> list[Check]:
+        """A TCP connect per address family, both at once."""
+        if not self.addresses:
+            return [self._skip("tcp", "TCP", "skipped: no address to connect to (see DNS)")]
+
+        def run() -> list[Check]:
+            port = self.target.port
+            results = _tcp.connect_families(self.addresses, port, self.budget.connect)
+            working = {f for f, tries in results.items() if tries and tries[-1].ok}
+            self.connected = [tries[-1].address for f, tries in results.items()
+                              if tries and tries[-1].ok]
+            checks = []
+            for family, tries in results.items():
+                cid, title = f"tcp.{family.lower()}", f"TCP {family}"
+                details = {"attempts": [a.to_dict() for a in tries]}
+                took = sum(a.duration_s for a in tries)
+                if not tries:
+                    checks.append(Check(cid, title, Status.SKIP, "no time left to try",
+                                        details=details))
+                    continue
+                last = tries[-1]
+                if last.ok:
+                    checks.append(Check(cid, title, Status.PASS,
+                                        f"{last.endpoint} connected in {_ms(last.duration_s)}",
+                                        details=details, duration_s=took))
+                    continue
+                fault = last.fault
+                if family == "IPv6" and "IPv4" in working:
+                    checks.append(Check(cid, title, Status.FAIL,
+                                        f"{last.endpoint}: {fault.message}, while IPv4 connects",
+                                        cause="ipv6.broken", details=details, duration_s=took))
+                else:
+                    checks.append(Check(cid, title, Status.FAIL,
+                                        f"{last.endpoint}: {fault.message}", cause=fault.cause,
+                                        details=details, duration_s=took))
+            return checks
+
+        return self._guard("tcp", "TCP", run)
+
+    def _address(self) -> str | None:
+        return self.connected[0] if self.connected else None
+
+    def check_tls(self) -> Check:
+        """The handshake and the presented chain, verified as the client would."""
+        if self.target.scheme != "https":
+            return self._skip("tls", "TLS", "plain http:// target: no TLS")
+        addr = self._address()
+        if addr is None:
+            return self._skip("tls", "TLS", "skipped: no TCP connection (see TCP)")
+        if self.trust is None:
+            self.check_trust()
+
+        def run() -> Check:
+            ctx = self.trust.context if self.trust else load_trust(self.env).context
+            hs = _tls.handshake(addr, self.target.port, self.target.host, ctx,
+                                self.budget.connect, self.budget.tls)
+            details = {"address": addr, "server_name": self.target.host,
+                       "chain": [c.to_dict() for c in hs.chain]}
+            if hs.ok:
+                details.update(version=hs.version, cipher=hs.cipher)
+                leaf = hs.chain[0] if hs.chain else None
+                by = f", issued by {hs.chain[0].issuer}" if leaf else ""
+                return Check("tls", "TLS", Status.PASS,
+                             f"{hs.version}, certificate valid for {self.target.host}{by} "
+                             f"({_ms(hs.duration_s)})", details=details, duration_s=hs.duration_s)
+            fault = hs.fault
+            summary, fix = fault.message, None
+            if fault.cause == "tls.untrusted_issuer":
+                details["issuer"] = hs.top_issuer
+                summary = f"chain ends at {hs.top_issuer!r}, which is not trusted here: {fault.message}"
+                fix = (f"If {hs.top_issuer!r} is your company's TLS-inspection CA, export it as "
+                       "PEM and `export NODE_EXTRA_CA_CERTS=/path/to/ca.pem` (or put it in the "
+                       "`env` block of ~/.claude/settings.json). Never NODE_TLS_REJECT_UNAUTHORIZED=0.")
+            elif fault.cause == "tls.hostname_mismatch" and hs.chain:
+                sans = ", ".join(hs.chain[0].sans) or hs.chain[0].subject
+                summary = f"certificate is for {sans}, not {self.target.host}: {fault.message}"
+            elif fault.cause in ("tls.expired", "tls.not_yet_valid") and hs.chain:
+                leaf = hs.chain[0]
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                summary = (f"{fault.message}: valid {leaf.not_before} → {leaf.not_after}, "
+                           f"this machine's clock says {now}")
+            return Check("tls", "TLS", Status.FAIL, summary, cause=fault.cause, fix=fix,
+                         details=details, duration_s=hs.duration_s)
+
+        return self._guard("tls", "TLS", run)
+
+    def check_http(self) -> Check:
+        """One credential-less request: does the API itself answer, and how fast."""
+        addr = self._address()
+        if addr is None:
+            return self._skip("http", "HTTP", "skipped: no TCP connection (see TCP)")
+        tls = self.checks.get("tls")
+        if self.target.scheme == "https" and tls is not None and tls.status != Status.PASS:
+            return self._skip("http", "HTTP", "skipped: no trusted TLS channel (see TLS)")
+
+        def run() -> Check:
+            ctx = self.trust.context if self.trust else None
+            ex = _http.probe(self.target, addr, ctx, self.budget, self.dns_ms)
+            details = {**ex.details, "timings_ms": ex.timings_ms}
+            took = ex.timings_ms.get("total", 0.0) / 1000
+            if ex.ok:
+                tm = ex.timings_ms
+                phases = ", ".join(f"{k} {tm[k]:.0f}" for k in
+                                   ("dns", "connect", "tls", "first_byte") if k in tm)
+                return Check("http", "HTTP", Status.PASS,
+                             f"{ex.summary}; {phases}, total {tm['total']:.0f} ms",
+                             details=details, duration_s=took)
+            return Check("http", "HTTP", Status.FAIL, ex.summary, cause=ex.cause,
+                         details=details, duration_s=took)
+
+        return self._guard("http", "HTTP", run)
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run_all(self) -> Report:
+        self.check_target()
+        self.check_trust()
+        self.check_dns()
+        self.check_tcp()
+        self.check_tls()
+        self.check_http()
+        return self.report()
+
+    def report(self) -> Report:
+        return Report(
+            runbook=self.runbook,
+            target=self.target.to_dict(),
+            checks=list(self.checks.values()),
+            environment=describe(self._claude),
+            budget=self.budget.to_dict(),
+            started_at=self.started,
+            duration_s=time.perf_counter() - self._t0,
+        )
+
+
+def diagnose(base_url: str = "", *, env: Mapping[str, str] | None = None, **params) -> Report:
+    """Run every network check against ``base_url`` (or what Claude Code would use)."""
+    return NetworkRun.from_parameters(base_url=base_url, env=env, **params).run_all()

@@ -1,0 +1,126 @@
+"""Three renderings of one result model: terminal, notebook (Markdown), JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+from .masking import redact
+from .result import Check, Report, Status
+
+__all__ = ["terminal_report", "terminal_check", "markdown_report", "markdown_check",
+           "json_report", "use_color"]
+
+_MARK = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-",
+         Status.ERROR: "✗"}
+_COLOR = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "2",
+          Status.ERROR: "35"}
+_EMOJI = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️",
+          Status.ERROR: "💥"}
+
+
+def use_color(stream: IO[str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def terminal_check(check: Check, color: bool = False, width: int = 10) -> str:
+    mark = _paint(f"[{_MARK[check.status]}]", _COLOR[check.status], color)
+    lines = [f"{mark} {check.title:<{width}} {redact(check.summary)}"]
+    if check.is_finding:
+        if check.cause:
+            lines.append(f"    {_paint('cause:', '1', color)} {check.cause}")
+        if check.fix:
+            lines.append(f"    {_paint('fix:', '1', color)}   {redact(check.fix)}")
+        if check.doc:
+            lines.append(f"    {_paint('docs:', '1', color)}  {check.doc}")
+    return "\n".join(lines)
+
+
+def _summary_line(report: Report) -> str:
+    findings = report.findings
+    took = f"in {report.duration_s:.1f} s"
+    if not findings:
+        return f"No issues found {took}."
+    causes = ", ".join(report.causes) or "see above"
+    noun = "issue" if len(findings) == 1 else "issues"
+    return f"{len(findings)} {noun} found {took}: {causes}"
+
+
+def terminal_report(report: Report, color: bool = False) -> str:
+    width = max((len(c.title) for c in report.checks), default=8)
+    head = f"Claude Code connection check · {report.runbook} · {report.target.get('url')}"
+    body = [terminal_check(c, color, width) for c in report.checks]
+    verdict_color = {"pass": "32", "warn": "33", "fail": "31"}[report.verdict]
+    return "\n".join([_paint(head, "1", color), *body, "",
+                      _paint(_summary_line(report), verdict_color, color)])
+
+
+def _md_escape(text: str) -> str:
+    return redact(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_check(check: Check) -> str:
+    rows = [f"**{_EMOJI[check.status]} {check.title}** — {_md_escape(check.summary)}"]
+    if check.is_finding:
+        if check.cause:
+            rows.append(f"\n- **Cause:** `{check.cause}`")
+        if check.fix:
+            rows.append(f"- **Fix:** {redact(check.fix)}")
+        if check.doc:
+            rows.append(f"- **Explained:** [{check.doc}]({check.doc})")
+    table = _details_table(check.details)
+    if table:
+        rows.append("\n" + table)
+    return "\n".join(rows)
+
+
+def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            _flat(f"{prefix}[{i}]", v, out)
+    elif value not in (None, "", [], {}):
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        out.append((prefix, shown))
+
+
+def _details_table(details: dict[str, Any]) -> str:
+    pairs: list[tuple[str, str]] = []
+    _flat("", details, pairs)
+    if not pairs:
+        return ""
+    lines = ["| detail | value |", "| --- | --- |"]
+    lines += [f"| {_md_escape(k)} | {_md_escape(v)} |" for k, v in pairs]
+    return "\n".join(lines)
+
+
+def markdown_report(report: Report) -> str:
+    icon = {"pass": "✅", "warn": "⚠️", "fail": "❌"}[report.verdict]
+    lines = [f"### {icon} Verdict: {report.verdict}", "", _md_escape(_summary_line(report)), "",
+             "| | check | result | cause |", "| --- | --- | --- | --- |"]
+    for c in report.checks:
+        cause = f"[`{c.cause}`]({c.doc})" if c.cause else ""
+        lines.append(f"| {_EMOJI[c.status]} | {c.title} | {_md_escape(c.summary)} | {cause} |")
+    fixes = [c for c in report.findings if c.fix]
+    if fixes:
+        lines += ["", "#### What to do", ""]
+        for c in fixes:
+            lines.append(f"1. **{c.title}** (`{c.cause}`): {redact(c.fix)} "
+                         f"[Why and how]({c.doc})")
+    return "\n".join(lines)
+
+
+def json_report(report: Report) -> str:
+    return redact(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)) + "\n"

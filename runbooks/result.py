@@ -1,0 +1,145 @@
+"""The result model: what every check returns and every renderer reads.
+
+A check is data (status, cause, summary, details, fix); the terminal, the
+notebook and the JSON report are three renderings of the same record
+(:mod:`runbooks.render`). A check that crashes becomes an ``error`` result and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .causes import cause as _cause
+from .causes import doc_url
+
+__all__ = ["Status", "Check", "Report", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class Check:
+    """One check's outcome. ``cause`` is a code from :mod:`runbooks.causes` or None."""
+
+    id: str
+    title: str
+    status: Status
+    summary: str
+    cause: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    fix: str | None = None
+    duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        if self.cause is not None:
+            c = _cause(self.cause)  # unknown codes fail loudly, here, not in a renderer
+            if self.fix is None:
+                self.fix = c.fix
+
+    @property
+    def doc(self) -> str | None:
+        return doc_url(self.cause) if self.cause else None
+
+    @property
+    def is_finding(self) -> bool:
+        return self.status in (Status.FAIL, Status.WARN, Status.ERROR)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status.value,
+            "cause": self.cause,
+            "summary": self.summary,
+            "details": self.details,
+            "fix": self.fix,
+            "doc": self.doc,
+            "duration_s": round(self.duration_s, 4),
+        }
+
+    # Notebooks show a check as a static table (see render.markdown_check).
+    def _repr_markdown_(self) -> str:
+        from .render import markdown_check
+
+        return markdown_check(self)
+
+    def __repr__(self) -> str:
+        from .render import terminal_check
+
+        return terminal_check(self, color=False)
+
+
+@dataclass
+class Report:
+    """A runbook's run: the target, every check in order, and when."""
+
+    runbook: str
+    target: dict[str, Any]
+    checks: list[Check] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    duration_s: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """``pass`` (nothing found), ``warn`` (only warnings) or ``fail``."""
+        statuses = {c.status for c in self.checks}
+        if statuses & {Status.FAIL, Status.ERROR}:
+            return "fail"
+        if Status.WARN in statuses:
+            return "warn"
+        return "pass"
+
+    @property
+    def causes(self) -> list[str]:
+        """Every cause code found, in the order the checks found them, once each."""
+        return list(dict.fromkeys(c.cause for c in self.checks if c.cause))
+
+    @property
+    def findings(self) -> list[Check]:
+        return [c for c in self.checks if c.is_finding]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.verdict == "pass" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "runbook": self.runbook,
+            "verdict": self.verdict,
+            "target": self.target,
+            "causes": self.causes,
+            "checks": [c.to_dict() for c in self.checks],
+            "environment": self.environment,
+            "budget": self.budget,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "duration_s": round(self.duration_s, 4),
+        }
+
+    def _repr_markdown_(self) -> str:
+        from .render import markdown_report
+
+        return markdown_report(self)
+
+    def __repr__(self) -> str:
+        from .render import terminal_report
+
+        return terminal_report(self, color=False)
