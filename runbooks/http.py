@@ -67,7 +67,9 @@ def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[
         v = tr.span(a, b)
         if v is not None:
             out[name] = v
-    out["total"] = round((t_end - t0) * 1000 + (dns_ms or 0.0), 1)
+    # total runs from the first network event (not client set-up) to the last byte
+    first = min(tr.t.values(), default=t0)
+    out["total"] = round((t_end - first) * 1000 + (dns_ms or 0.0), 1)
     return out
 
 

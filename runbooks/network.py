@@ -247,7 +247,7 @@ class NetworkRun:
             if hs.ok:
                 details.update(version=hs.version, cipher=hs.cipher)
                 leaf = hs.chain[0] if hs.chain else None
-                by = f", issued by {hs.chain[0].issuer}" if leaf else ""
+                by = f", issued by {_tls.friendly_name(leaf.issuer)}" if leaf else ""
                 return Check("tls", "TLS", Status.PASS,
                              f"{hs.version}, certificate valid for {self.target.host}{by} "
                              f"({_ms(hs.duration_s)})", details=details, duration_s=hs.duration_s)

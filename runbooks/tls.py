@@ -15,7 +15,7 @@ from typing import Any
 from .classify import Fault, classify_tls
 from .tcp import open_connection
 
-__all__ = ["Handshake", "CertInfo", "handshake"]
+__all__ = ["Handshake", "CertInfo", "handshake", "friendly_name"]
 
 
 @dataclass
@@ -31,6 +31,12 @@ class CertInfo:
         return self.__dict__.copy()
 
 
+def friendly_name(rfc4514: str) -> str:
+    """``CN=Zscaler Root CA,OU=…,O=Zscaler Inc.`` → ``Zscaler Root CA`` (else O, else all)."""
+    parts = dict(p.split("=", 1) for p in rfc4514.split(",") if "=" in p)
+    return parts.get("CN") or parts.get("O") or rfc4514
+
+
 @dataclass
 class Handshake:
     ok: bool
@@ -43,7 +49,7 @@ class Handshake:
     @property
     def top_issuer(self) -> str | None:
         """The issuer at the top of the presented chain: the CA the client must trust."""
-        return self.chain[-1].issuer if self.chain else None
+        return friendly_name(self.chain[-1].issuer) if self.chain else None
 
 
 def _describe(der: bytes) -> CertInfo:

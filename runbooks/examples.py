@@ -1,0 +1,130 @@
+"""Regenerate the real example outputs shown on the site and stored in notebooks.
+
+``python -m runbooks.examples`` (or ``make examples``):
+
+- executes every runbook notebook in place against a lab scenario, so the
+  notebook in the repository carries real output (nbval keeps it honest);
+- writes ``docs/examples/doctor-<scenario>.txt``: the terminal output of
+  ``runbooks doctor`` against lab scenarios, included by the site's pages.
+
+Outputs vary in ports, timings and random CA names; :data:`SANITIZE` lists the
+replacements that make two runs comparable (used by nbval and the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "docs" / "examples"
+
+#: The lab scenario whose run is stored in each notebook.
+NOTEBOOK_SCENARIOS = {"network": "tls-untrusted"}
+
+#: Scenarios shown on the site as `runbooks doctor` output, with the options used.
+DOCTOR_SCENARIOS = {
+    "healthy-tls": [],
+    "refused": [],
+    "blackhole": ["--connect-timeout", "2"],
+    "tls-untrusted": [],
+    "ipv6-broken": [],
+    "captive-portal": [],
+    "dns-nxdomain": [],
+}
+
+#: (pattern, replacement): what differs between two runs of the same scenario.
+SANITIZE: list[tuple[str, str]] = [
+    (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
+    (r"\b\d+(\.\d+)? ms\b", "N ms"),
+    (r"\b(dns|connect|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
+    (r"\bin \d+\.\d s\b", "in N s"),
+    (r"req_lab_\d+", "req_lab_N"),
+    (r"Testing CA #[\w\-]+", "Testing CA #X"),
+    (r"/tmp/[\w./\-]+", "/tmp/PATH"),
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
+]
+
+#: Variables that would change what the runbooks see; cleared for example runs.
+VOLATILE_ENV = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+                "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+                "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "ANTHROPIC_BASE_URL",
+                "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE")
+
+
+def sanitize(text: str) -> str:
+    for pattern, repl in SANITIZE:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def nbval_config(path: Path) -> Path:
+    """Write :data:`SANITIZE` as an nbval ``--nbval-sanitize-with`` file."""
+    lines = []
+    for i, (pattern, repl) in enumerate(SANITIZE):
+        lines += [f"[rule{i}]", f"regex: {pattern}", f"replace: {repl.replace(chr(92), '')}", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
+    env.update(extra or {})
+    return env
+
+
+def execute_in_place(name: str, scenario: str) -> Path:
+    """Run notebook ``name`` against lab ``scenario`` and store its outputs in the file."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from .lab import running
+
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    with running(scenario) as lab:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(clean_env(lab.env))
+        try:
+            NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
+                           resources={"metadata": {"path": str(ROOT)}}).execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return path
+
+
+def doctor_output(scenario: str, options: list[str]) -> str:
+    """``runbooks doctor`` against ``scenario``, as a terminal shows it (without colour)."""
+    import subprocess
+
+    from .lab import running
+
+    with running(scenario) as lab:
+        extra = [f"--{k}={v}" for k, v in lab.params.items() if k != "base_url"]
+        cmd = [sys.executable, "-m", "runbooks", "doctor", *options, *extra]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                              env=clean_env({**lab.env, "NO_COLOR": "1"}))
+        shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items() if k != "NODE_EXTRA_CA_CERTS")
+        shown = " ".join(["runbooks", "doctor", *options, *extra])
+        return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
+
+
+def main() -> int:
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    for name, scenario in NOTEBOOK_SCENARIOS.items():
+        print(f"notebook {name} ← lab {scenario}: {execute_in_place(name, scenario)}")
+    for scenario, options in DOCTOR_SCENARIOS.items():
+        out = EXAMPLES_DIR / f"doctor-{scenario}.txt"
+        out.write_text(doctor_output(scenario, options))
+        print(f"doctor ← lab {scenario}: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
