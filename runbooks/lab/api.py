@@ -184,6 +184,11 @@ class _Server(ThreadingHTTPServer):
             except (ssl.SSLError, OSError):
                 return
             request.settimeout(None)
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                request.close()  # shutdown_request() only closes the raw socket
+            return
         super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address) -> None:

@@ -93,6 +93,12 @@ def _healthy_tls(run, pki):
     _trust_lab_ca(run, pki)
 
 
+def _inspected(run, pki):
+    _api(run, pki, tls="untrusted")
+    run.notes.append(f"The inspecting CA is in {pki.inspection_ca_file}: set "
+                     "NODE_EXTRA_CA_CERTS to it to see the fix work.")
+
+
 def _tls(kind):
     def build(run, pki):
         _api(run, pki, tls=kind)
@@ -160,7 +166,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              lambda run, pki: _fault(run, Reset())),
     Scenario("tls-untrusted", "HTTPS re-signed by a CA the client does not trust "
              "(TLS inspection)", "tls.untrusted_issuer",
-             lambda run, pki: _api(run, pki, tls="untrusted"),
+             lambda run, pki: _inspected(run, pki),
              "API Error: Unable to connect to API: SSL certificate verification failed "
              "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
     Scenario("tls-expired", "HTTPS with an expired certificate", "tls.expired", _tls("expired")),

@@ -1,0 +1,92 @@
+"""Shared fixtures. Two guarantees for every test:
+
+- the environment is clean and HOME is a temporary folder (this machine exports
+  NODE_EXTRA_CA_CERTS, SSL_CERT_FILE and friends; a user's config is never touched);
+- traffic goes only to loopback: an audit hook fails any connect, sendto or name
+  lookup aimed anywhere else, in this process.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbooks.examples import VOLATILE_ENV
+from runbooks.lab import Running, start
+
+ROOT = Path(__file__).resolve().parent.parent
+CLEARED_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "SSL_CERT_")
+CLEARED = set(VOLATILE_ENV) | {"API_TIMEOUT_MS", "ALL_PROXY", "all_proxy", "NO_COLOR",
+                               "RUNBOOKS_DOCS_URL"}
+
+
+# -- loopback only --------------------------------------------------------------------------------
+def _loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return True  # AF_UNIX paths and the like
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event in ("socket.connect", "socket.sendto"):
+        addr = args[1]
+        if isinstance(addr, tuple) and not _loopback(addr[0]):
+            raise RuntimeError(f"test traffic must stay on loopback, not {addr!r}")
+    elif event == "socket.getaddrinfo":
+        if not _loopback(args[0]) and args[0] is not None:
+            raise RuntimeError(f"test looked up {args[0]!r}: only loopback names are allowed")
+
+
+sys.addaudithook(_audit)
+
+
+# -- a clean environment --------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for key in list(os.environ):
+        if key in CLEARED or key.startswith(CLEARED_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def clean_subprocess_env(**extra: str) -> dict[str, str]:
+    """The test's (already cleaned) environment for a child process, plus ``extra``."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def lab() -> Iterator:
+    """``lab("tls-untrusted")`` starts a scenario that stops at the end of the test."""
+    started: list[Running] = []
+
+    def _start(name: str) -> Running:
+        run = start(name)
+        started.append(run)
+        return run
+
+    yield _start
+    for run in started:
+        run.stop()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runbooks", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env or clean_subprocess_env(),
+                          cwd=cwd)

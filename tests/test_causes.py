@@ -1,0 +1,70 @@
+"""The cause catalogue: stable public names, each explained on the site."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from runbooks.causes import CAUSES, PAGES, doc_url, match_message
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The public codes as first published. Add to the catalogue; never remove or rename.
+PUBLISHED = """
+dns.nxdomain dns.timeout tcp.refused tcp.timeout tcp.unreachable tcp.reset ipv6.broken
+tls.untrusted_issuer tls.hostname_mismatch tls.expired tls.not_yet_valid tls.handshake_failed
+proxy.bad_url proxy.unreachable proxy.auth_required proxy.rejected proxy.bypassed
+http.not_api http.first_byte_timeout http.stream_stall http.server_error
+auth.missing auth.malformed auth.invalid auth.forbidden auth.conflict
+ratelimit.exceeded ratelimit.spend_cap overloaded
+config.timeout_too_low config.timeout_invalid config.ca_file_invalid config.settings_invalid
+status.incident status.unreachable
+""".split()
+
+
+def test_every_published_code_still_exists():
+    assert set(PUBLISHED) <= set(CAUSES)
+
+
+def test_catalogue_matches_shared_vocabulary_when_present():
+    shared = ROOT.parent / "shared" / "causes.md"
+    if not shared.exists():
+        pytest.fail("../shared/causes.md is missing: the catalogue cannot be checked against it")
+    codes = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", shared.read_text(), re.M))
+    assert codes and codes <= set(CAUSES)
+
+
+@pytest.mark.parametrize("code", sorted(CAUSES))
+def test_each_code_is_an_anchor_on_its_page(code):
+    c = CAUSES[code]
+    assert c.page in PAGES
+    page = (ROOT / "docs" / c.page).read_text()
+    assert f"{{ #{code} }}" in page, f"docs/{c.page} has no heading anchored {{ #{code} }}"
+    assert c.fix and c.title
+
+
+def test_doc_url_is_relative_by_default_and_absolute_with_a_base(monkeypatch):
+    assert doc_url("tls.expired") == "proxy-tls/#tls.expired"
+    monkeypatch.setenv("RUNBOOKS_DOCS_URL", "https://kb.example/")
+    assert doc_url("tls.expired") == "https://kb.example/proxy-tls/#tls.expired"
+
+
+@pytest.mark.parametrize("message, code", [
+    # the real client against a private CA (facts §5)
+    ("API Error: Unable to connect to API: SSL certificate verification failed "
+     "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)", "tls.untrusted_issuer"),
+    # a refused port
+    ("API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+     "tcp.refused"),
+    # the seed guide's headline
+    ("Claude Code API request failed: connect ETIMEDOUT", "tcp.timeout"),
+    # claude doctor with no network
+    ("API (api.anthropic.com): failed after 2 ms: Can't reach the API server — check your "
+     "internet or DNS (ENOTFOUND)", "dns.nxdomain"),
+    ("Invalid API key · Fix external API key", "auth.invalid"),
+    ("Repeated 529 Overloaded errors", "overloaded"),
+])
+def test_messages_users_see_point_to_their_cause(message, code):
+    assert code in [c.code for c in match_message(message)]
