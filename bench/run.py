@@ -1,0 +1,100 @@
+"""Performance, measured as ratios against peers in one run (never asserted in tests).
+
+    python bench/run.py            # or: make bench
+    
+1. `runbooks doctor` against a SYN black hole: wall time vs its connect budget, and vs
+   `curl -I` with its defaults (capped) and `claude doctor` (when installed).
+2. `runbooks doctor` against the healthy lab: wall time from process start, vs `curl`
+   doing one request to the same server.
+3. `runbooks run network`: wall time, split into kernel start and work.
+
+Everything runs against the lab on loopback. Results go to bench/results.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runbooks.examples import clean_env  # noqa: E402
+from runbooks.lab import running  # noqa: E402
+
+CURL_CAP_S = 30.0  # curl's own connect default is minutes; we stop waiting here
+
+
+def timed(cmd: list[str], env: dict[str, str], cap: float = 120.0) -> tuple[float, int, str]:
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cap)
+        return time.perf_counter() - t, p.returncode, p.stdout
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - t, -1, "(still waiting at the cap)"
+
+
+def median_of(n: int, cmd: list[str], env: dict[str, str]) -> float:
+    return statistics.median(timed(cmd, env)[0] for _ in range(n))
+
+
+def main() -> int:
+    runbooks = [sys.executable, "-m", "runbooks"]
+    rows: list[str] = []
+    curl = shutil.which("curl")
+    claude = shutil.which("claude")
+
+    with running("blackhole") as lab:
+        env = clean_env(lab.env)
+        budget = 5.0
+        doc, rc, _ = timed([*runbooks, "doctor", "--connect-timeout", str(budget)], env)
+        rows.append(f"| doctor vs black hole (connect budget {budget:g} s) | {doc:.2f} s | "
+                    f"budget + {doc - budget:.2f} s |")
+        if curl:
+            c, crc, _ = timed([curl, "-sS", "-I", lab.base_url + "/"], env, cap=CURL_CAP_S)
+            shown = f"≥ {c:.1f} s (cap)" if crc == -1 else f"{c:.2f} s"
+            rows.append(f"| curl -I, defaults, same black hole | {shown} | "
+                        f"{c / doc:.1f}× doctor |")
+        if claude:
+            home = tempfile.mkdtemp()
+            c, _, _ = timed([claude, "doctor"], {**env, "HOME": home}, cap=60)
+            rows.append(f"| claude doctor, same black hole | {c:.2f} s | {c / doc:.1f}× doctor |")
+        else:
+            rows.append("| claude doctor | not installed here | (documented: 10 s per host) |")
+
+    with running("healthy") as lab:
+        env = clean_env(lab.env)
+        doc = median_of(5, [*runbooks, "doctor"], env)
+        rows.append(f"| doctor vs healthy lab (median of 5, from process start) | {doc:.2f} s | "
+                    f"target ≤ 1 s |")
+        imp = median_of(5, [sys.executable, "-c", "import runbooks.network"], env)
+        rows.append(f"| … of which interpreter start + imports | {imp:.2f} s | "
+                    f"{imp / doc:.0%} of doctor |")
+        if curl:
+            c = median_of(5, [curl, "-sS", "-o", "/dev/null", "-X", "POST",
+                              lab.base_url + "/v1/messages"], env)
+            rows.append(f"| curl, one request to the same lab (median of 5) | {c:.3f} s | "
+                        f"doctor = {doc / c:.0f}× curl |")
+
+    with running("healthy") as lab, tempfile.TemporaryDirectory() as out:
+        env = clean_env(lab.env)
+        wall, rc, stdout = timed([*runbooks, "run", "network", "--output-dir", out], env)
+        line = next((x for x in stdout.splitlines() if x.startswith("time:")), "time: ?")
+        rows.append(f"| runbooks run network (healthy lab) | {wall:.2f} s | {line[6:].strip()} |")
+
+    table = "\n".join(["| measurement | wall | comparison |", "| --- | --- | --- |", *rows])
+    text = (f"# Benchmark results\n\nMachine: {os.cpu_count()} cores, Python "
+            f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}.\n\n{table}\n")
+    (ROOT / "bench" / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
