@@ -8,8 +8,11 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+# The real client, pinned, for the tests that point it at the lab (npm ships its native binary).
+CLAUDE_CODE_VERSION := 2.1.332
+CLAUDE := $(VENV)/claude-code/node_modules/.bin/claude
 
-.PHONY: doctor test test-fast site serve lab bench examples clean
+.PHONY: doctor test test-fast site serve lab bench examples clean client
 .DEFAULT_GOAL := doctor
 
 # uv installs ~10x faster than pip here; bootstrap it with pip inside the venv.
@@ -26,11 +29,17 @@ $(STAMP): pyproject.toml | $(UV)
 doctor: $(STAMP)
 	$(BIN)/runbooks doctor $(ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+$(CLAUDE):
+	npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/claude-code \
+		@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
+
+client: $(CLAUDE)
+
+test: $(STAMP) $(CLAUDE)
+	RUNBOOKS_CLAUDE=$(CLAUDE) $(BIN)/python -m pytest $(ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook and not site" $(ARGS)
+	$(BIN)/python -m pytest -m "not notebook and not site and not client" $(ARGS)
 
 site: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -93,7 +93,9 @@ CAUSES: dict[str, Cause] = {
         _c("tcp.timeout", "Connection attempts go unanswered", _NET, "network",
            "SYNs are dropped: a firewall, a dead route, or a network that needs a proxy. "
            "Allow outbound 443 to the API host, or set HTTPS_PROXY.",
-           "connect ETIMEDOUT", "ETIMEDOUT", "Connection timeout after 120000ms"),
+           "connect ETIMEDOUT", "ETIMEDOUT", "Connection timeout after 120000ms",
+           # what v2.1.332 prints when SYNs are dropped: it cannot tell this from a silent server
+           "Request timed out."),
         _c("tcp.unreachable", "No route to the API host", _NET, "network",
            "The OS has no route there: check the default route and any VPN "
            "(`ip route get <addr>` / `route -n get default`).",
