@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+from typing import NamedTuple
 
 import httpx
 
@@ -17,21 +18,11 @@ __all__ = ["Fault", "classify_connect", "classify_tls", "classify_http", "classi
            "TLS_VERIFY_CODES"]
 
 
-class Fault(tuple):
-    """``(cause, message)``: the code and a short, human reason."""
+class Fault(NamedTuple):
+    """The cause code and a short, human reason."""
 
-    __slots__ = ()
-
-    def __new__(cls, cause: str, message: str):
-        return super().__new__(cls, (cause, message))
-
-    @property
-    def cause(self) -> str:
-        return self[0]
-
-    @property
-    def message(self) -> str:
-        return self[1]
+    cause: str
+    message: str
 
 
 _CONNECT_ERRNO = {

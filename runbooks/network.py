@@ -237,9 +237,11 @@ class NetworkRun:
             return self._skip("tls", "TLS", "skipped: no TCP connection (see TCP)")
         if self.trust is None:
             self.check_trust()
+        if self.trust is None:  # the trust step itself crashed: its error says why
+            return self._skip("tls", "TLS", "skipped: no trust store (see Trust store)")
+        ctx = self.trust.context
 
         def run() -> Check:
-            ctx = self.trust.context if self.trust else load_trust(self.env).context
             hs = _tls.handshake(addr, self.target.port, self.target.host, ctx,
                                 self.budget.connect, self.budget.tls)
             details = {"address": addr, "server_name": self.target.host,

@@ -135,7 +135,6 @@ def load_trust(env: Mapping[str, str] | None = None) -> Trust:
             trust.extra_ca_count = ctx.cert_store_stats()["x509_ca"] - before
             sources.append(f"NODE_EXTRA_CA_CERTS ({extra})")
         except (OSError, ValueError, ssl.SSLError) as exc:
-            trust.extra_ca_error = f"{type(exc).__name__}: {exc}" if isinstance(
-                exc, OSError
-            ) else str(exc)
+            trust.extra_ca_error = exc.strerror if isinstance(exc, OSError) and exc.strerror \
+                else str(exc)
     return trust

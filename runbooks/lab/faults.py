@@ -16,7 +16,6 @@ import socket
 import struct
 import threading
 
-
 __all__ = ["Refused", "BlackHole", "Silent", "Reset"]
 
 
