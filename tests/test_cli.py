@@ -121,3 +121,13 @@ def test_lab_start_prints_env_and_stops_cleanly_on_ctrl_c():
 def test_python_dash_m_works():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("runbooks ")
+
+
+def test_engine_parameter_table_matches_the_notebook():
+    from runbooks.execute import parameters
+    from runbooks.network import PARAMETERS
+
+    declared = {n: p for n, p in parameters("network").items() if n != "report_path"}
+    assert set(declared) == set(PARAMETERS)
+    for name, (kind, default, _help) in PARAMETERS.items():
+        assert declared[name].type == kind.__name__ and declared[name].default == default, name
