@@ -3,7 +3,9 @@
     python bench/run.py            # or: make bench
     
 1. `runbooks doctor` against a SYN black hole: wall time vs its connect budget, and vs
-   `curl -I` with its defaults (capped) and `claude doctor` (when installed).
+   `curl -I` with its defaults (capped).
+   `runbooks doctor` vs `claude doctor` (the pinned client `make client` installs) on the
+   same lab faults: wall time, and what each names as the problem.
 2. `runbooks doctor` against the healthy lab: wall time from process start, vs `curl`
    doing one request to the same server.
 3. `runbooks run network`: wall time, split into kernel start and work.
@@ -14,6 +16,7 @@ Everything runs against the lab on loopback. Results go to bench/results.md.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -61,12 +64,8 @@ def main() -> int:
             shown = f"≥ {c:.1f} s (cap)" if crc == -1 else f"{c:.2f} s"
             rows.append(f"| curl -I, defaults, same black hole | {shown} | "
                         f"{c / doc:.1f}× doctor |")
-        if claude:
-            home = tempfile.mkdtemp()
-            c, _, _ = timed([claude, "doctor"], {**env, "HOME": home}, cap=60)
-            rows.append(f"| claude doctor, same black hole | {c:.2f} s | {c / doc:.1f}× doctor |")
-        else:
-            rows.append("| claude doctor | not installed here | (documented: 10 s per host) |")
+
+    versus = claude_doctor_rows(runbooks, find_claude())
 
     with running("healthy") as lab:
         env = clean_env(lab.env)
@@ -90,10 +89,59 @@ def main() -> int:
 
     table = "\n".join(["| measurement | wall | comparison |", "| --- | --- | --- |", *rows])
     text = (f"# Benchmark results\n\nMachine: {os.cpu_count()} cores, Python "
-            f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}.\n\n{table}\n")
+            f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}.\n\n{table}\n\n"
+            f"## `runbooks doctor` vs `claude doctor`, same lab faults\n\n{versus}\n")
     (ROOT / "bench" / "results.md").write_text(text)
     print(text)
     return 0
+
+
+def find_claude() -> str | None:
+    """The pinned client the Makefile installs, else RUNBOOKS_CLAUDE, else PATH."""
+    pinned = ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude"
+    for c in (os.environ.get("RUNBOOKS_CLAUDE"), str(pinned) if pinned.exists() else None,
+              shutil.which("claude")):
+        if c:
+            return c
+    return None
+
+
+VERSUS = ["healthy-tls", "blackhole", "silent", "refused", "tls-untrusted", "captive-portal"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
+
+
+def claude_doctor_api_line(claude: str, env: dict[str, str]) -> tuple[float, str]:
+    """Run `claude doctor` under a pseudo-terminal (it wants one) and return its wall time
+    and its "API connectivity" verdict for the lab host. Its other host (the sign-in host)
+    is sent to a closed loopback port through HTTPS_PROXY, so nothing leaves the machine."""
+    home = tempfile.mkdtemp()
+    env = {**env, "HOME": home, "ANTHROPIC_API_KEY": "lab-key-not-a-secret",
+           "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost,::1"}
+    script = shutil.which("script")
+    cmd = [script, "-qec", f"'{claude}' doctor", "/dev/null"] if script else [claude, "doctor"]
+    wall, _, out = timed(cmd, env, cap=60)
+    out = ANSI.sub("", out)
+    line = next((x.strip("- ").strip() for x in out.splitlines() if x.lstrip("- ").startswith("API")
+                 and "connectivity" not in x), "(no API line)")
+    return wall, line
+
+
+def claude_doctor_rows(runbooks: list[str], claude: str | None) -> str:
+    if not claude:
+        return "claude not installed here (`make client` installs the pinned version)."
+    rows = ["| lab scenario | runbooks doctor | names | claude doctor | says |",
+            "| --- | --- | --- | --- | --- |"]
+    for scenario in VERSUS:
+        with running(scenario) as lab:
+            env = clean_env(lab.env)
+            extra = [f"--{k}={v}" for k, v in lab.params.items() if k != "base_url"]
+            t, _, out = timed([*runbooks, "doctor", "--json", "-", *extra], env)
+            import json
+            causes = ", ".join(json.loads(out)["causes"]) or "all pass"
+            c, said = claude_doctor_api_line(claude, clean_env(lab.env))
+            rows.append(f"| {scenario} | {t:.2f} s | `{causes}` | {c:.2f} s | {said} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def test_runbook_runs_headless_against_the_lab(lab, tmp_path, scenario, causes):
     report = json.loads((tmp_path / "out" / "network.json").read_text())
     assert report["causes"] == causes and report["schema_version"] == 1
     assert "kernel start" in proc.stdout
+    assert proc.stderr == ""  # nothing from the kernel's own start-up reaches the user
     executed = (tmp_path / "out" / "network.ipynb").read_text()
     assert '"output_type": "error"' not in executed
     # the canary: the key was in the environment, and is nowhere in what was written

@@ -50,6 +50,8 @@ def test_the_real_clients_message_triages_to_the_doctors_cause(claude, lab, tmp_
     proc = _ask(claude, run, tmp_path)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
+    # what `runbooks lab start` tells the user to expect is what the client prints
+    assert run.scenario.client_message in message
     found = [c.code for c in match_message(message)]
     # "Request timed out." (black hole) is ambiguous for the client; triage lists every
     # candidate, and the doctor's cause is among them

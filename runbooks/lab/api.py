@@ -147,8 +147,12 @@ class _Handler(BaseHTTPRequestHandler):
                 b"<body><form>Accept the terms to continue</form></body></html>")
         if self.path.startswith("/portal"):
             return self._send(200, page, "text/html; charset=utf-8")
+        # like a real portal, send the client to a sign-in page on the portal itself
+        # (here: this same loopback server, so a client that follows stays on loopback)
+        host, port = self.server.server_address[:2]
+        host = f"[{host}]" if ":" in host else host
         self._send(302, page, "text/html; charset=utf-8",
-                   headers={"location": "http://portal.lab.test/portal?continue=1"})
+                   headers={"location": f"http://{host}:{port}/portal?continue=1"})
 
 
 class _Server(ThreadingHTTPServer):

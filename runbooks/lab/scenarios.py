@@ -23,6 +23,8 @@ __all__ = ["Scenario", "Running", "SCENARIOS", "start", "LAB_HOST", "LAB_API_KEY
 LAB_HOST = "api.lab.test"  # .test is reserved (RFC 2606): it never resolves outside the lab
 #: Not a secret: the lab accepts any key. Deliberately not shaped like a real one.
 LAB_API_KEY = "lab-key-not-a-secret"
+#: API_TIMEOUT_MS given to the real client against the lab (its message quotes it).
+CLIENT_TIMEOUT_MS = 5000
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Running:
             "ANTHROPIC_API_KEY": LAB_API_KEY,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "CLAUDE_CODE_MAX_RETRIES": "1",
-            "API_TIMEOUT_MS": "5000",
+            "API_TIMEOUT_MS": str(CLIENT_TIMEOUT_MS),
         }
 
     def stop(self) -> None:
@@ -159,7 +161,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("blackhole", "a port whose SYNs are dropped: connects hang", "tcp.timeout",
              lambda run, pki: _fault(run, BlackHole()),
              "Request timed out. If the API is slow to answer, or a proxy or gateway holds "
-             "responses, set API_TIMEOUT_MS above 2000."),
+             f"responses, set API_TIMEOUT_MS above {CLIENT_TIMEOUT_MS}."),
     Scenario("silent", "accepts connections, never answers", "http.first_byte_timeout",
              lambda run, pki: _fault(run, Silent())),
     Scenario("reset", "accepts, then resets the connection", "tcp.reset",
