@@ -136,17 +136,22 @@ CAUSES: dict[str, Cause] = {
         _c("proxy.bad_url", "A proxy variable is not a usable URL", _PROXY, "proxy-tls",
            "Write the proxy as a full URL: HTTPS_PROXY=http://proxy.corp:8080 "
            "(scheme included; no SOCKS).",
-           "ERR_INVALID_URL"),
+           "ERR_INVALID_URL", "Invalid proxy URL", "UnsupportedProxyProtocol"),
         _c("proxy.unreachable", "The configured proxy cannot be reached", _PROXY, "proxy-tls",
            "Check the proxy host and port, or unset the proxy variables if you are off "
-           "the corporate network."),
+           "the corporate network.",
+           # v2.1.332 says the same for a refusing proxy as for a refusing API host
+           "Connection refused — a firewall or proxy may be blocking it"),
         _c("proxy.auth_required", "The proxy wants credentials (407)", _PROXY, "proxy-tls",
            "Put basic credentials in the URL (http://user:pass@proxy:8080); for NTLM or "
            "Kerberos run a local auth proxy (cntlm, px) or an LLM gateway.",
-           "407 Proxy Authentication Required"),
+           "407 Proxy Authentication Required",
+           # v2.1.332 says this for 407 and 403 alike
+           "ERR_PROXY_TUNNEL"),
         _c("proxy.rejected", "The proxy refuses to tunnel to the API", _PROXY, "proxy-tls",
            "Ask for api.anthropic.com (and claude.ai, platform.claude.com) to be allowed "
-           "through the proxy."),
+           "through the proxy.",
+           "ERR_PROXY_TUNNEL"),
         _c("proxy.bypassed", "NO_PROXY sends the API around the proxy", _PROXY, "proxy-tls",
            "Remove the API host (or `*`) from NO_PROXY if this network only reaches the "
            "internet through the proxy."),

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Mapping
 
-from .masking import mask_url
+from .masking import mask_proxy
 
 __all__ = ["ClaudeVersion", "proxy_settings", "PROXY_VARS"]
 
@@ -57,7 +57,7 @@ def describe(claude: ClaudeVersion | None = None) -> dict[str, str | None]:
 
 def proxy_settings(env: Mapping[str, str]) -> dict[str, str]:
     """The proxy variables that are set, passwords masked."""
-    out = {k: mask_url(env[k]) for k in PROXY_VARS if env.get(k, "").strip()}
+    out = {k: mask_proxy(env[k]) for k in PROXY_VARS if env.get(k, "").strip()}
     for k in ("no_proxy", "NO_PROXY"):
         if env.get(k, "").strip():
             out[k] = env[k]

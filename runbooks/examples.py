@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
-NOTEBOOK_SCENARIOS = {"network": "tls-untrusted"}
+NOTEBOOK_SCENARIOS = {"network": "proxy-inspected"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {
@@ -33,6 +33,9 @@ DOCTOR_SCENARIOS = {
     "ipv6-broken": [],
     "captive-portal": [],
     "dns-nxdomain": [],
+    "proxy-inspected": [],
+    "proxy-auth": [],
+    "proxy-bypassed": ["--connect-timeout", "2"],
 }
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
@@ -91,6 +94,7 @@ def execute_in_place(name: str, scenario: str) -> Path:
         os.environ.update(clean_env(lab.env))
         try:
             NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
+                           extra_arguments=["--IPKernelApp.log_level=ERROR"],
                            resources={"metadata": {"path": str(ROOT)}}).execute()
         finally:
             os.environ.clear()

@@ -117,8 +117,9 @@ def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool
 
 
 def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budget: Budget,
-          dns_ms: float | None = None) -> Exchange:
-    """One request to ``target`` over ``address`` (the host's own name when None)."""
+          dns_ms: float | None = None, proxy: str | None = None) -> Exchange:
+    """One request to ``target`` over ``address`` (the host's own name when None), or
+    through ``proxy`` (``http://[user:pass@]host:port``), as Claude Code would."""
     host_in_url = target.host
     extensions: dict[str, Any] = {}
     headers = {
@@ -140,7 +141,7 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
     t0 = time.perf_counter()
     try:
         with httpx.Client(verify=ctx if ctx is not None else True, trust_env=False,
-                          timeout=timeout, follow_redirects=False) as client:
+                          timeout=timeout, follow_redirects=False, proxy=proxy) as client:
             req = client.build_request("POST", url, headers=headers, content=b"{}",
                                        extensions=extensions)
             resp = client.send(req, stream=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["mask_key", "mask_url", "redact"]
+__all__ = ["mask_key", "mask_url", "mask_proxy", "redact"]
 
 _KEY_RE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}")
 
@@ -45,6 +45,18 @@ def mask_url(url: str) -> str:
         user = mask_key(user)
     userinfo = user + (":****" if parts.password is not None else "")
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}"))
+
+
+def mask_proxy(raw: str) -> str:
+    """A proxy variable's value fit to print: the password masked even where the value
+    has no scheme (``bob:pw@proxy:8080``) or does not parse at all."""
+    if "://" not in raw:
+        return mask_proxy("http://" + raw)[len("http://"):]
+    try:
+        urlsplit(raw).port  # noqa: B018 - raises on an unparsable port or host
+        return mask_url(raw)
+    except ValueError:
+        return re.sub(r"(?<=//)[^@/]*@", "****@", raw)
 
 
 def redact(text: str) -> str:

@@ -1,4 +1,8 @@
-"""The network runbook: target → trust → DNS → TCP (per family) → TLS → HTTP.
+"""The network runbook: target → trust → proxy → DNS → TCP (per family) → CONNECT → TLS → HTTP.
+
+When a proxy variable is in effect for the target (as Claude Code picks it), the
+path is the one the client takes: DNS and TCP go to the proxy, a ``CONNECT``
+asks it for a tunnel, and TLS and HTTP run through that tunnel.
 
 Each step is a method that returns its :class:`~runbooks.result.Check` and
 records it, so the notebook can run and explain one step per cell while
@@ -14,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 from . import dns as _dns
 from . import http as _http
+from . import proxy as _proxy
 from . import tcp as _tcp
 from . import tls as _tls
 from .budget import Budget
@@ -61,6 +66,12 @@ class NetworkRun:
         self.started = time.time()
         self._t0 = time.perf_counter()
         self._claude = ClaudeVersion()
+        self.proxy = _proxy.choose_proxy(self.env, target.host, target.port)
+
+    @property
+    def via_proxy(self) -> bool:
+        """True when the path to the API goes through a proxy these checks can use."""
+        return self.proxy is not None and self.proxy.checkable
 
     @classmethod
     def from_parameters(cls, base_url: str = "", nameserver: str = "", resolve: str = "",
@@ -103,8 +114,8 @@ class NetworkRun:
                       "from ANTHROPIC_BASE_URL", "default": "the default"}[t.source]
             proxies = proxy_settings(self.env)
             summary = f"{t.url} ({origin})"
-            if any(k.lower().endswith("_proxy") and "no_" not in k.lower() for k in proxies):
-                summary += "; a proxy is set: Claude Code tunnels through it, these checks go direct"
+            if self.via_proxy:
+                summary += f", through the proxy {self.proxy.endpoint} ({self.proxy.var})"
             return Check("target", "Target", Status.PASS, summary,
                          details={**t.to_dict(), "proxy": proxies,
                                   "resolver": self.resolver.describe(),
@@ -137,23 +148,55 @@ class NetworkRun:
 
         return self._guard("trust", "Trust store", run)
 
-    def check_dns(self) -> Check:
-        """A and AAAA, separately and timed."""
-        t = self.target
+    def check_proxy(self) -> Check:
+        """Which proxy Claude Code would use for this target, if any, and whether it is usable."""
+        p = self.proxy
+        if p is None:
+            return self._skip("proxy", "Proxy", "no proxy variable set: Claude Code connects "
+                              "directly")
 
         def run() -> Check:
-            pins = self.resolver.pins.get(t.host.lower())
-            if t.is_ip:
-                self.addresses, self.dns_ms = [t.host], 0.0
-                return Check("dns", "DNS", Status.SKIP, f"{t.host} is an IP address: no lookup",
+            details = p.to_dict()
+            if p.error:
+                return Check("proxy", "Proxy", Status.FAIL, p.error, cause="proxy.bad_url",
+                             details=details)
+            if p.bypass:
+                return Check("proxy", "Proxy", Status.PASS,
+                             f"{p.var}={p.shown} is set, but NO_PROXY entry {p.bypass!r} "
+                             f"sends {self.target.host} direct", details=details)
+            auth = ", basic auth in the URL" if p.username is not None else ""
+            if p.note:
+                return Check("proxy", "Proxy", Status.WARN, p.note, details=details)
+            return Check("proxy", "Proxy", Status.PASS,
+                         f"{p.var}={p.shown}{auth}: DNS and TCP below go to the proxy, TLS "
+                         "and HTTP through its tunnel", details=details)
+
+        return self._guard("proxy", "Proxy", run)
+
+    def _dns_host(self) -> tuple[str, bool]:
+        """The name this machine must resolve: the proxy's when the path goes through one."""
+        if self.via_proxy:
+            return self.proxy.host, _proxy_is_ip(self.proxy.host)
+        return self.target.host, self.target.is_ip
+
+    def check_dns(self) -> Check:
+        """A and AAAA, separately and timed."""
+        host, is_ip = self._dns_host()
+        whose = "the proxy host " if self.via_proxy else ""
+
+        def run() -> Check:
+            pins = self.resolver.pins.get(host.lower())
+            if is_ip:
+                self.addresses, self.dns_ms = [host], 0.0
+                return Check("dns", "DNS", Status.SKIP, f"{whose}{host} is an IP address: no lookup",
                              details={"addresses": self.addresses})
             if pins:
                 self.addresses, self.dns_ms = list(pins), 0.0
                 return Check("dns", "DNS", Status.SKIP,
-                             f"pinned by --resolve: {t.host} → {', '.join(pins)}",
+                             f"pinned by --resolve: {whose}{host} → {', '.join(pins)}",
                              details={"addresses": self.addresses, "pinned": True})
             start = time.perf_counter()
-            self.lookups = res = _dns.lookup_both(t.host, self.resolver, self.budget.dns)
+            self.lookups = res = _dns.lookup_both(host, self.resolver, self.budget.dns)
             took = time.perf_counter() - start
             # IPv6 first, as getaddrinfo's default ordering hands them to the client
             self.addresses = res["AAAA"].addresses + res["A"].addresses
@@ -168,7 +211,7 @@ class NetworkRun:
                     return f"{lk.rtype} {', '.join(lk.addresses)} ({_ms(lk.duration_s)})"
                 return f"{lk.rtype} {lk.message} ({_ms(lk.duration_s)})"
 
-            line = f"{t.host} → " + "; ".join(part(lk) for lk in res.values())
+            line = f"{whose}{host} → " + "; ".join(part(lk) for lk in res.values())
             outcomes = {lk.outcome for lk in res.values()}
             if self.addresses:
                 if "timeout" in outcomes:
@@ -179,9 +222,9 @@ class NetworkRun:
                 return Check("dns", "DNS", Status.PASS, line, details=details, duration_s=took)
             if "timeout" in outcomes:
                 return Check("dns", "DNS", Status.FAIL,
-                             f"no answer from the resolver for {t.host}: " + line,
+                             f"no answer from the resolver for {whose}{host}: " + line,
                              cause="dns.timeout", details=details, duration_s=took)
-            return Check("dns", "DNS", Status.FAIL, f"{t.host} does not resolve: " + line,
+            return Check("dns", "DNS", Status.FAIL, f"{whose}{host} does not resolve: " + line,
                          cause="dns.nxdomain", details=details, duration_s=took)
 
         return self._guard("dns", "DNS", run)
@@ -192,7 +235,7 @@ class NetworkRun:
             return [self._skip("tcp", "TCP", "skipped: no address to connect to (see DNS)")]
 
         def run() -> list[Check]:
-            port = self.target.port
+            port = self.proxy.port if self.via_proxy else self.target.port
             results = _tcp.connect_families(self.addresses, port, self.budget.connect)
             working = {f for f, tries in results.items() if tries and tries[-1].ok}
             self.connected = [tries[-1].address for f, tries in results.items()
@@ -208,8 +251,10 @@ class NetworkRun:
                     continue
                 last = tries[-1]
                 if last.ok:
+                    whose = "proxy " if self.via_proxy else ""
                     checks.append(Check(cid, title, Status.PASS,
-                                        f"{last.endpoint} connected in {_ms(last.duration_s)}",
+                                        f"{whose}{last.endpoint} connected in "
+                                        f"{_ms(last.duration_s)}",
                                         details=details, duration_s=took))
                     continue
                 fault = last.fault
@@ -217,6 +262,11 @@ class NetworkRun:
                     checks.append(Check(cid, title, Status.FAIL,
                                         f"{last.endpoint}: {fault.message}, while IPv4 connects",
                                         cause="ipv6.broken", details=details, duration_s=took))
+                elif self.via_proxy:
+                    checks.append(Check(cid, title, Status.FAIL,
+                                        f"proxy {last.endpoint}: {fault.message}",
+                                        cause="proxy.unreachable", details=details,
+                                        duration_s=took))
                 else:
                     checks.append(Check(cid, title, Status.FAIL,
                                         f"{last.endpoint}: {fault.message}", cause=fault.cause,
@@ -227,6 +277,37 @@ class NetworkRun:
 
     def _address(self) -> str | None:
         return self.connected[0] if self.connected else None
+
+    def check_connect(self) -> Check | None:
+        """Through a proxy: ask it for a tunnel to the API (``CONNECT host:port``)."""
+        if not self.via_proxy:
+            return None  # no proxy, no step (nothing is recorded)
+        if self.target.scheme != "https":
+            return self._skip("connect", "CONNECT", "plain http:// target: the proxy "
+                              "forwards the request itself (see HTTP)")
+        addr = self._address()
+        if addr is None:
+            return self._skip("connect", "CONNECT", "skipped: no connection to the proxy "
+                              "(see TCP)")
+        t = self.target
+
+        def run() -> Check:
+            tun = _proxy.connect_through(self.proxy, addr, t.host, t.port,
+                                         self.budget.connect, self.budget.read)
+            details = {"proxy": self.proxy.endpoint, "status": tun.status,
+                       "reason": tun.reason, "proxy_agent": tun.agent}
+            if tun.sock is not None:
+                tun.sock.close()
+            if tun.ok:
+                agent = f" ({tun.agent})" if tun.agent else ""
+                return Check("connect", "CONNECT", Status.PASS,
+                             f"the proxy opened a tunnel to {t.authority} in "
+                             f"{_ms(tun.duration_s)}{agent}", details=details,
+                             duration_s=tun.duration_s)
+            return Check("connect", "CONNECT", Status.FAIL, tun.fault.message,
+                         cause=tun.fault.cause, details=details, duration_s=tun.duration_s)
+
+        return self._guard("connect", "CONNECT", run)
 
     def check_tls(self) -> Check:
         """The handshake and the presented chain, verified as the client would."""
@@ -239,11 +320,20 @@ class NetworkRun:
             self.check_trust()
         if self.trust is None:  # the trust step itself crashed: its error says why
             return self._skip("tls", "TLS", "skipped: no trust store (see Trust store)")
+        tunnel = self.checks.get("connect")
+        if self.via_proxy and (tunnel is None or tunnel.status != Status.PASS):
+            return self._skip("tls", "TLS", "skipped: no tunnel through the proxy (see CONNECT)")
         ctx = self.trust.context
+        opener = None
+        if self.via_proxy:
+            p, t, b = self.proxy, self.target, self.budget
+
+            def opener():
+                return _proxy.open_tunnel(p, addr, t.host, t.port, b.connect, b.read)
 
         def run() -> Check:
             hs = _tls.handshake(addr, self.target.port, self.target.host, ctx,
-                                self.budget.connect, self.budget.tls)
+                                self.budget.connect, self.budget.tls, opener=opener)
             details = {"address": addr, "server_name": self.target.host,
                        "chain": [c.to_dict() for c in hs.chain]}
             if hs.ok:
@@ -285,7 +375,11 @@ class NetworkRun:
 
         def run() -> Check:
             ctx = self.trust.context if self.trust else None
-            ex = _http.probe(self.target, addr, ctx, self.budget, self.dns_ms)
+            if self.via_proxy:
+                ex = _http.probe(self.target, None, ctx, self.budget, self.dns_ms,
+                                 proxy=self.proxy.url)
+            else:
+                ex = _http.probe(self.target, addr, ctx, self.budget, self.dns_ms)
             details = {**ex.details, "timings_ms": ex.timings_ms}
             took = ex.timings_ms.get("total", 0.0) / 1000
             if ex.ok:
@@ -300,17 +394,33 @@ class NetworkRun:
 
         return self._guard("http", "HTTP", run)
 
+    def _blame_bypass(self) -> None:
+        """NO_PROXY sent the target direct, and the direct path failed: say so on the Proxy
+        line, since that is the one setting that would change the path."""
+        p, check = self.proxy, self.checks.get("proxy")
+        if p is None or not p.bypass or check is None or check.status != Status.PASS:
+            return
+        failed = [c for c in self.checks.values() if c.id != "proxy" and c.status == Status.FAIL
+                  and c.cause and c.cause.split(".")[0] in ("dns", "tcp", "ipv6", "http")]
+        if failed:
+            self._record(Check("proxy", "Proxy", Status.WARN,
+                               check.summary + f", and the direct path fails ({failed[0].cause})",
+                               cause="proxy.bypassed", details=check.details))
+
     # -- the whole run -------------------------------------------------------------------------
     def run_all(self) -> Report:
         self.check_target()
         self.check_trust()
+        self.check_proxy()
         self.check_dns()
         self.check_tcp()
+        self.check_connect()
         self.check_tls()
         self.check_http()
         return self.report()
 
     def report(self) -> Report:
+        self._blame_bypass()
         return Report(
             runbook=self.runbook,
             target=self.target.to_dict(),
@@ -320,6 +430,16 @@ class NetworkRun:
             started_at=self.started,
             duration_s=time.perf_counter() - self._t0,
         )
+
+
+def _proxy_is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def diagnose(base_url: str = "", *, env: Mapping[str, str] | None = None, **params) -> Report:

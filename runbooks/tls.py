@@ -7,8 +7,10 @@ Palo Alto…) usually shows its name there.
 from __future__ import annotations
 
 import datetime as _dt
+import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,9 +94,12 @@ def _presented_chain(sock: ssl.SSLSocket) -> list[CertInfo]:
     return [_describe(d) for d in ders]
 
 
+Opener = Callable[[], socket.socket]
+
+
 def _shake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
-           connect_s: float, tls_s: float) -> ssl.SSLSocket:
-    raw = open_connection(address, port, connect_s)
+           connect_s: float, tls_s: float, opener: Opener | None = None) -> ssl.SSLSocket:
+    raw = opener() if opener else open_connection(address, port, connect_s)
     raw.settimeout(tls_s)
     try:
         return ctx.wrap_socket(raw, server_hostname=server_name)
@@ -104,20 +109,22 @@ def _shake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
 
 
 def handshake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
-              connect_s: float, tls_s: float) -> Handshake:
+              connect_s: float, tls_s: float, opener: Opener | None = None) -> Handshake:
     """Handshake with ``server_name`` at ``address``; verify against ``ctx``.
 
+    ``opener`` supplies the connected socket instead (a tunnel through a proxy).
     On a verification failure a second, unverified handshake fetches the chain
     so the report can say who signed it.
     """
     start = time.perf_counter()
     try:
-        sock = _shake(address, port, server_name, ctx, connect_s, tls_s)
+        sock = _shake(address, port, server_name, ctx, connect_s, tls_s, opener)
     except (OSError, ssl.SSLError) as exc:
         fault = classify_tls(exc, tls_s)
         result = Handshake(False, time.perf_counter() - start, fault=fault)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            result.chain = _unverified_chain(address, port, server_name, connect_s, tls_s)
+            result.chain = _unverified_chain(address, port, server_name, connect_s, tls_s,
+                                             opener)
         return result
     with sock:
         cipher = sock.cipher()
@@ -131,12 +138,13 @@ def handshake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
 
 
 def _unverified_chain(address: str, port: int, server_name: str,
-                      connect_s: float, tls_s: float) -> list[CertInfo]:
+                      connect_s: float, tls_s: float,
+                      opener: Opener | None = None) -> list[CertInfo]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with _shake(address, port, server_name, ctx, connect_s, tls_s) as sock:
+        with _shake(address, port, server_name, ctx, connect_s, tls_s, opener) as sock:
             return _presented_chain(sock)
     except (OSError, ssl.SSLError):
         return []

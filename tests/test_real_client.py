@@ -38,13 +38,17 @@ def _ask(claude: str, lab, tmp_path: Path) -> subprocess.CompletedProcess:
                           timeout=90, stdin=subprocess.DEVNULL)
 
 
-def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path):
-    proc = _ask(claude, lab("healthy"), tmp_path)
+@pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok"])
+def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path, scenario):
+    """Directly, and through the lab's real forward proxy (with and without basic auth)."""
+    proc = _ask(claude, lab(scenario), tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == LAB_REPLY
 
 
-@pytest.mark.parametrize("scenario", ["refused", "tls-untrusted", "blackhole"])
+@pytest.mark.parametrize("scenario", ["refused", "tls-untrusted", "blackhole", "proxy-auth",
+                                      "proxy-denied", "proxy-refused", "proxy-socks",
+                                      "proxy-inspected"])
 def test_the_real_clients_message_triages_to_the_doctors_cause(claude, lab, tmp_path, scenario):
     run = lab(scenario)
     proc = _ask(claude, run, tmp_path)

@@ -64,3 +64,11 @@ def test_no_wrong_commands_are_recommended():
     for wrong in ("export CLAUDE_TIMEOUT", "DEBUG=claude:*", "NODE_TLS_REJECT_UNAUTHORIZED=0\n"):
         for block in re.findall(r"```(?:bash|powershell)\n(.*?)```", text, re.S):
             assert wrong not in block
+
+
+def test_every_lab_scenario_is_documented():
+    from runbooks.lab import SCENARIOS
+
+    text = (ROOT / "docs" / "reference" / "lab.md").read_text()
+    missing = [name for name in SCENARIOS if f"`{name}`" not in text]
+    assert not missing, f"docs/reference/lab.md lacks {missing}"

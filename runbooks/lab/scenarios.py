@@ -65,6 +65,7 @@ class Scenario:
     expect: str | None  # the cause the network runbook must report (None: healthy)
     build: Callable[[Running, LabPKI], None]
     client_message: str = ""  # what the real client prints (facts.md §5), where known
+    also: tuple[str, ...] = ()  # further causes the same run reports, besides ``expect``
 
 
 def _api(run: Running, pki: LabPKI, behaviour: str = "healthy", tls: str | None = None,
@@ -196,6 +197,77 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("ipv6-broken", "AAAA points at a refusing ::1, A at a working 127.0.0.1",
              "ipv6.broken", _ipv6_broken),
 ]}
+
+
+def _proxy(api_tls: str = "good", auth: str | None = None, deny: bool = False,
+           creds: str = "", no_proxy: str = "", upstream: str = "api"):
+    """A scenario behind the lab's forward proxy (proxy.py, its own process)."""
+    def build(run, pki):
+        from .proxy import LabProxy
+
+        if upstream == "api":
+            _api(run, pki, tls=api_tls)
+            if api_tls == "good":
+                _trust_lab_ca(run, pki)
+            else:
+                run.notes.append(f"The inspecting CA is in {pki.inspection_ca_file}: set "
+                                 "NODE_EXTRA_CA_CERTS to it to see the fix work.")
+        else:  # only the proxy gets out: the direct path is a black hole
+            _fault(run, BlackHole(), "https")
+            _trust_lab_ca(run, pki)
+        proxy = LabProxy(run.workdir, auth=auth, deny=deny)
+        run.parts.append(proxy)
+        url = proxy.url.replace("http://", f"http://{creds}@") if creds else proxy.url
+        run.env["HTTPS_PROXY"] = url
+        if no_proxy:
+            run.env["NO_PROXY"] = no_proxy
+        run.notes.append(f"proxy.py listens on {proxy.url} (log: {proxy.log})"
+                         + (f", basic auth {auth.split(':')[0]}:…" if auth else ""))
+    return build
+
+
+def _proxy_refused(run, pki):
+    _api(run, pki, tls="good")
+    _trust_lab_ca(run, pki)
+    dead = Refused()
+    run.parts.append(dead)
+    run.env["HTTPS_PROXY"] = dead.url("http")
+
+
+def _proxy_socks(run, pki):
+    _api(run, pki, tls="good")
+    _trust_lab_ca(run, pki)
+    run.env["HTTPS_PROXY"] = "socks5://127.0.0.1:1080"
+
+
+PROXY_SCENARIOS = [
+    Scenario("proxy", "the healthy API reached through a forward proxy (proxy.py)", None,
+             _proxy()),
+    Scenario("proxy-auth", "the proxy wants basic credentials; HTTPS_PROXY has none",
+             "proxy.auth_required", _proxy(auth="lab:lab-proxy-pass"),
+             "API Error: Couldn't connect through your proxy (ERR_PROXY_TUNNEL)"),
+    Scenario("proxy-auth-ok", "the proxy wants basic credentials; HTTPS_PROXY has them",
+             None, _proxy(auth="lab:lab-proxy-pass", creds="lab:lab-proxy-pass")),
+    Scenario("proxy-denied", "the proxy answers 403 to CONNECT (host not on its allow-list)",
+             "proxy.rejected", _proxy(deny=True),
+             "API Error: Couldn't connect through your proxy (ERR_PROXY_TUNNEL)"),
+    Scenario("proxy-refused", "HTTPS_PROXY points at a port that refuses connections",
+             "proxy.unreachable", _proxy_refused,
+             "API Error: Connection refused — a firewall or proxy may be blocking it "
+             "(ECONNREFUSED)"),
+    Scenario("proxy-socks", "HTTPS_PROXY is a SOCKS URL, which Claude Code does not support",
+             "proxy.bad_url", _proxy_socks,
+             "API Error: Unable to connect to API (UnsupportedProxyProtocol)"),
+    Scenario("proxy-inspected", "a TLS-inspecting proxy: the API's certificate is re-signed "
+             "by a CA the client does not trust", "tls.untrusted_issuer",
+             _proxy(api_tls="untrusted"),
+             "API Error: Unable to connect to API: SSL certificate verification failed "
+             "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
+    Scenario("proxy-bypassed", "NO_PROXY sends the API around the proxy, and the direct "
+             "path is a black hole", "proxy.bypassed",
+             _proxy(upstream="blackhole", no_proxy="127.0.0.1"), also=("tcp.timeout",)),
+]
+SCENARIOS.update((s.name, s) for s in PROXY_SCENARIOS)
 
 
 def start(name: str) -> Running:
