@@ -12,7 +12,7 @@ ARGS   ?=
 CLAUDE_CODE_VERSION := 2.1.332
 CLAUDE := $(VENV)/claude-code/node_modules/.bin/claude
 
-.PHONY: doctor test test-fast site serve lab bench examples clean client
+.PHONY: browser doctor test test-fast site serve lab bench examples clean client
 .DEFAULT_GOAL := doctor
 
 # uv installs ~10x faster than pip here; bootstrap it with pip inside the venv.
@@ -35,11 +35,21 @@ $(CLAUDE):
 
 client: $(CLAUDE)
 
-test: $(STAMP) $(CLAUDE)
+# The browser layer drives the built site in Debian's Chromium (no browser download):
+# installed here with apt-get when it is missing (as root, or through sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null; }
+
+test: $(STAMP) $(CLAUDE) browser
 	RUNBOOKS_CLAUDE=$(CLAUDE) $(BIN)/python -m pytest $(ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not notebook and not site and not client" $(ARGS)
+	$(BIN)/python -m pytest -m "not notebook and not site and not client and not browser" $(ARGS)
 
 site: $(STAMP)
 	$(BIN)/mkdocs build --strict

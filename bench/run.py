@@ -124,7 +124,7 @@ def claude_doctor_api_line(claude: str, env: dict[str, str]) -> tuple[float, str
     out = ANSI.sub("", out)
     line = next((x.strip("- ").strip() for x in out.splitlines() if x.lstrip("- ").startswith("API")
                  and "connectivity" not in x), "(no API line)")
-    return wall, line
+    return wall, line if len(line) <= 140 else line[:139] + "…"
 
 
 def claude_doctor_rows(runbooks: list[str], claude: str | None) -> str:

@@ -133,26 +133,26 @@ CAUSES: dict[str, Cause] = {
            "HTTP on an https URL, a port that is not TLS, or an appliance that resets it.",
            "EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER",
            "Client network socket disconnected before secure TLS connection was established"),
-        _c("proxy.bad_url", "A proxy variable is not a usable URL", _PROXY, "proxy-tls",
+        _c("proxy.bad_url", "A proxy variable is not a usable URL", _PROXY, "network",
            "Write the proxy as a full URL: HTTPS_PROXY=http://proxy.corp:8080 "
            "(scheme included; no SOCKS).",
            "ERR_INVALID_URL", "Invalid proxy URL", "UnsupportedProxyProtocol"),
-        _c("proxy.unreachable", "The configured proxy cannot be reached", _PROXY, "proxy-tls",
+        _c("proxy.unreachable", "The configured proxy cannot be reached", _PROXY, "network",
            "Check the proxy host and port, or unset the proxy variables if you are off "
            "the corporate network.",
            # v2.1.332 says the same for a refusing proxy as for a refusing API host
            "Connection refused — a firewall or proxy may be blocking it"),
-        _c("proxy.auth_required", "The proxy wants credentials (407)", _PROXY, "proxy-tls",
+        _c("proxy.auth_required", "The proxy wants credentials (407)", _PROXY, "network",
            "Put basic credentials in the URL (http://user:pass@proxy:8080); for NTLM or "
            "Kerberos run a local auth proxy (cntlm, px) or an LLM gateway.",
            "407 Proxy Authentication Required",
            # v2.1.332 says this for 407 and 403 alike
            "ERR_PROXY_TUNNEL"),
-        _c("proxy.rejected", "The proxy refuses to tunnel to the API", _PROXY, "proxy-tls",
+        _c("proxy.rejected", "The proxy refuses to tunnel to the API", _PROXY, "network",
            "Ask for api.anthropic.com (and claude.ai, platform.claude.com) to be allowed "
            "through the proxy.",
            "ERR_PROXY_TUNNEL"),
-        _c("proxy.bypassed", "NO_PROXY sends the API around the proxy", _PROXY, "proxy-tls",
+        _c("proxy.bypassed", "NO_PROXY sends the API around the proxy", _PROXY, "network",
            "Remove the API host (or `*`) from NO_PROXY if this network only reaches the "
            "internet through the proxy."),
         _c("http.not_api", "Something answers, but it is not the API", _NET, "network",

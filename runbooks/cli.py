@@ -168,14 +168,22 @@ def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
 
     text = " ".join(args.message)
-    found = match_message(text)
+    from .causes import CAUSES
+
+    # a cause code (from a report, say) is looked up directly
+    found = [CAUSES[text.strip()]] if text.strip() in CAUSES else match_message(text)
     if not found:
         print("No known signature in that message. Run `runbooks doctor` to test the "
               "connection itself.")
         return EXIT_FINDINGS
+    from .execute import available
+
+    books = available()
     for c in found:
+        runbook = (f"runbooks run {c.runbook}" if c.runbook in books
+                   else f"none yet for {c.runbook}: follow the docs page")
         print(f"{c.code}: {c.title}\n    fix:  {c.fix}\n    docs: {doc_url(c.code)}"
-              f"\n    runbook: runbooks run {c.runbook}")
+              f"\n    runbook: {runbook}")
     return EXIT_OK
 
 

@@ -90,3 +90,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
     return subprocess.run([sys.executable, "-m", "runbooks", *args], capture_output=True,
                           text=True, timeout=timeout, env=env or clean_subprocess_env(),
                           cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The site, built once per session with ``mkdocs build --strict``."""
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out

@@ -80,6 +80,19 @@ def test_triage_maps_a_real_message(capsys):
     assert "tcp.refused" in capsys.readouterr().out
 
 
+def test_triage_only_offers_runbooks_that_exist(capsys):
+    """Every `runbooks run X` that triage suggests is a command that works."""
+    from runbooks.causes import CAUSES
+    from runbooks.execute import available
+
+    for code in CAUSES:
+        main(["triage", code])
+    out = capsys.readouterr().out
+    offered = {line.split("runbooks run ")[1].strip() for line in out.splitlines()
+               if "runbook: runbooks run " in line}
+    assert offered and offered <= set(available())
+
+
 def test_list_shows_the_network_runbook_and_its_parameters(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

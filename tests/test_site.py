@@ -16,16 +16,6 @@ from runbooks.examples import DOCTOR_SCENARIOS, sanitize
 pytestmark = pytest.mark.site
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d",
-                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
-
-
 def test_every_section_page_is_built(site):
     for page in PAGES:
         assert (site / page.removesuffix(".md") / "index.html").exists(), page
