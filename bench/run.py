@@ -106,7 +106,9 @@ def find_claude() -> str | None:
     return None
 
 
-VERSUS = ["healthy-tls", "blackhole", "silent", "refused", "tls-untrusted", "captive-portal"]
+VERSUS = ["healthy-tls", "blackhole", "silent", "refused", "tls-untrusted", "captive-portal",
+          # proxies that refuse every tunnel, so the sign-in host never leaves loopback either
+          "proxy-auth", "proxy-denied", "proxy-refused"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
 
 
@@ -115,9 +117,11 @@ def claude_doctor_api_line(claude: str, env: dict[str, str]) -> tuple[float, str
     and its "API connectivity" verdict for the lab host. Its other host (the sign-in host)
     is sent to a closed loopback port through HTTPS_PROXY, so nothing leaves the machine."""
     home = tempfile.mkdtemp()
+    keep = {} if "HTTPS_PROXY" in env else {
+        "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost,::1"}
     env = {**env, "HOME": home, "ANTHROPIC_API_KEY": "lab-key-not-a-secret",
            "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
-           "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost,::1"}
+           **keep}
     script = shutil.which("script")
     cmd = [script, "-qec", f"'{claude}' doctor", "/dev/null"] if script else [claude, "doctor"]
     wall, _, out = timed(cmd, env, cap=60)

@@ -28,6 +28,7 @@ at one boundary, :mod:`runbooks.classify`::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 __all__ = ["Cause", "CAUSES", "PAGES", "cause", "doc_url", "match_message"]
@@ -240,4 +241,11 @@ def doc_url(code: str) -> str:
 def match_message(text: str) -> list[Cause]:
     """Causes whose known error-message signatures occur in ``text`` (case-insensitive)."""
     low = text.lower()
-    return [c for c in CAUSES.values() if any(s.lower() in low for s in c.signatures)]
+    return [c for c in CAUSES.values() if any(_occurs(s.lower(), low) for s in c.signatures)]
+
+
+def _occurs(signature: str, text: str) -> bool:
+    """A signature occurs in text; a bare status code only as a word ("529", not "15291")."""
+    if signature.isdigit():
+        return re.search(rf"(?<![\w.]){signature}(?![\w.])", text) is not None
+    return signature in text

@@ -68,3 +68,12 @@ def test_doc_url_is_relative_by_default_and_absolute_with_a_base(monkeypatch):
 ])
 def test_messages_users_see_point_to_their_cause(message, code):
     assert code in [c.code for c in match_message(message)]
+
+
+@pytest.mark.parametrize("text, found", [
+    ("API Error: 529 {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}", True),
+    ("HTTP 529", True),
+    ("Connection timeout after 15290ms", False),  # a number that merely contains 529
+])
+def test_a_bare_status_code_matches_only_as_a_word(text, found):
+    assert ("overloaded" in [c.code for c in match_message(text)]) is found
