@@ -46,7 +46,7 @@ browser:
 	    chromium >/dev/null; }
 
 test: $(STAMP) $(CLAUDE) browser
-	RUNBOOKS_CLAUDE=$(CLAUDE) $(BIN)/python -m pytest $(ARGS)
+	RUNBOOKS_CLAUDE=$(abspath $(CLAUDE)) $(BIN)/python -m pytest $(ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not notebook and not site and not client and not browser" $(ARGS)

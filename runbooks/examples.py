@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,14 +89,14 @@ def execute_in_place(name: str, scenario: str) -> Path:
 
     path = ROOT / "notebooks" / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    with running(scenario) as lab:
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(clean_env(lab.env))
+        os.environ.update(clean_env({**lab.env, "HOME": home}))  # nobody's own settings
         try:
             NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                           resources={"metadata": {"path": str(ROOT)}}).execute()
+                           resources={"metadata": {"path": home}}).execute()
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -118,11 +119,12 @@ def doctor_output(scenario: str, options: list[str]) -> str:
 
     from .lab import running
 
-    with running(scenario) as lab:
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
         extra = [f"--{k}={v}" for k, v in lab.params.items() if k != "base_url"]
         cmd = [sys.executable, "-m", "runbooks", "doctor", *options, *extra]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                              env=clean_env({**lab.env, "NO_COLOR": "1"}))
+        # an empty HOME and project directory: nobody's own Claude Code settings show up
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=home,
+                              env=clean_env({**lab.env, "NO_COLOR": "1", "HOME": home}))
         shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items() if k != "NODE_EXTRA_CA_CERTS")
         shown = " ".join(["runbooks", "doctor", *options, *extra])
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"

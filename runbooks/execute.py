@@ -125,7 +125,7 @@ def run_notebook(name: str, params: dict[str, Any], output_dir: Path) -> Noteboo
     try:
         papermill.execute_notebook(str(path), str(out_nb), parameters=params,
                                    kernel_name="python3", progress_bar=False,
-                                   log_output=False, cwd=str(output_dir),
+                                   log_output=False, cwd=None,  # here: Claude Code's project settings are read from it
                                    # the kernel talks to us over loopback only; its
                                    # "TCP without encryption" notice is not for users
                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])

@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from . import dns as _dns
 from . import http as _http
 from . import proxy as _proxy
+from . import settings as _settings
 from . import tcp as _tcp
 from . import tls as _tls
 from .budget import Budget
@@ -52,8 +54,11 @@ class NetworkRun:
 
     def __init__(self, target: Target, budget: Budget | None = None,
                  resolver: _dns.Resolver | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None,
+                 settings: _settings.Effective | None = None) -> None:
         self.env = os.environ if env is None else env
+        #: the settings files read (none when the caller gave the environment as final)
+        self.settings = settings or _settings.Effective(dict(self.env), [], {}, {})
         self.target = target
         self.budget = budget or Budget()
         self.resolver = resolver or _dns.Resolver()
@@ -77,12 +82,18 @@ class NetworkRun:
     def from_parameters(cls, base_url: str = "", nameserver: str = "", resolve: str = "",
                         dns_timeout: float = 3.0, connect_timeout: float = 5.0,
                         tls_timeout: float = 5.0, read_timeout: float = 10.0,
-                        env: Mapping[str, str] | None = None) -> "NetworkRun":
-        """Build a run from the runbook's parameters (see :data:`PARAMETERS`)."""
+                        env: Mapping[str, str] | None = None,
+                        project_dir: os.PathLike | None = None) -> "NetworkRun":
+        """Build a run from the runbook's parameters (see :data:`PARAMETERS`).
+
+        ``env`` is the shell's environment (default: this process's); the ``env`` blocks of
+        Claude Code's settings files are laid over it, as the client does."""
         budget = Budget(dns=dns_timeout, connect=connect_timeout, tls=tls_timeout,
                         read=read_timeout)
-        return cls(resolve_target(base_url or None, env),
-                   budget, _dns.Resolver.from_options(nameserver, resolve), env)
+        eff = _settings.load(env, None if project_dir is None else Path(project_dir))
+        target = resolve_target(base_url or None, eff.env, eff.source_of("ANTHROPIC_BASE_URL"))
+        return cls(target, budget, _dns.Resolver.from_options(nameserver, resolve), eff.env,
+                   eff)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _record(self, check: Check) -> Check:
@@ -110,8 +121,9 @@ class NetworkRun:
 
         def run() -> Check:
             t = self.target
-            origin = {"parameter": "given as a parameter", "ANTHROPIC_BASE_URL":
-                      "from ANTHROPIC_BASE_URL", "default": "the default"}[t.source]
+            origin = {"parameter": "given as a parameter",
+                      "ANTHROPIC_BASE_URL": "from " + self.settings.source_of("ANTHROPIC_BASE_URL"),
+                      "default": "the default"}[t.source]
             proxies = proxy_settings(self.env)
             summary = f"{t.url} ({origin})"
             if self.via_proxy:
@@ -122,6 +134,37 @@ class NetworkRun:
                                   "pins": {h: list(a) for h, a in self.resolver.pins.items()}})
 
         return self._guard("target", "Target", run)
+
+    def check_settings(self) -> Check:
+        """Claude Code's settings files: their ``env`` blocks override the shell."""
+        eff = self.settings
+        if not eff.files:
+            return self._skip("settings", "Settings", "no Claude Code settings file found")
+
+        def run() -> Check:
+            details = {"files": [f.to_dict() for f in eff.files],
+                       "overrides_shell": sorted(eff.shadowed)}
+            bad = [f for f in eff.files if f.error]
+            if bad:
+                f = bad[0]
+                return Check("settings", "Settings", Status.WARN,
+                             f"{f.shown} is {f.error}: Claude Code cannot apply its env block",
+                             cause="config.settings_invalid", details=details)
+            net = [k for k in eff.origin if k in _settings.NETWORK_VARS]
+            if not net:
+                return Check("settings", "Settings", Status.PASS,
+                             f"{', '.join(f.shown for f in eff.files)}: no network variable set "
+                             "there", details=details)
+            parts = []
+            for k in net:
+                over = " (overrides the shell's)" if k in eff.shadowed else ""
+                parts.append(f"{k}{over} from {eff.origin[k].shown}")
+            trusted = any(eff.origin[k].scope in ("project", "local") for k in net)
+            note = "; project settings apply once the workspace is trusted" if trusted else ""
+            return Check("settings", "Settings", Status.PASS,
+                         "these checks use " + ", ".join(parts) + note, details=details)
+
+        return self._guard("settings", "Settings", run)
 
     def check_trust(self) -> Check:
         """The CA roots the client trusts: bundled + system + NODE_EXTRA_CA_CERTS."""
@@ -410,6 +453,7 @@ class NetworkRun:
     # -- the whole run -------------------------------------------------------------------------
     def run_all(self) -> Report:
         self.check_target()
+        self.check_settings()
         self.check_trust()
         self.check_proxy()
         self.check_dns()

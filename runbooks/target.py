@@ -80,14 +80,16 @@ def parse_base_url(url: str, what: str = "base URL") -> tuple[str, str, int, str
     return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
 
 
-def resolve_target(base_url: str | None = None, env: Mapping[str, str] | None = None) -> Target:
-    """The endpoint Claude Code would use: the parameter, ``ANTHROPIC_BASE_URL``, or the default."""
+def resolve_target(base_url: str | None = None, env: Mapping[str, str] | None = None,
+                   where: str | None = None) -> Target:
+    """The endpoint Claude Code would use: the parameter, ``ANTHROPIC_BASE_URL``, or the default.
+    ``where`` names ANTHROPIC_BASE_URL's origin in errors (a settings file, say)."""
     env = os.environ if env is None else env
     if base_url:
         url, source, what = base_url, "parameter", "base URL"
     elif env.get("ANTHROPIC_BASE_URL", "").strip():
         url, source, what = env["ANTHROPIC_BASE_URL"].strip(), "ANTHROPIC_BASE_URL", (
-            "ANTHROPIC_BASE_URL"
+            where or "ANTHROPIC_BASE_URL"
         )
     else:
         url, source, what = DEFAULT_BASE_URL, "default", "base URL"

@@ -60,6 +60,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
+    # a project directory of its own: no .claude/ settings from wherever pytest was started
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
     return home
 
 

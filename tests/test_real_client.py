@@ -24,6 +24,7 @@ pytestmark = pytest.mark.client
 def claude() -> str:
     path = os.environ.get("RUNBOOKS_CLAUDE") or str(
         ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
+    path = str(ROOT / path)  # a relative path is the repository's (tests run elsewhere)
     if not Path(path).exists():
         pytest.fail(f"the real client is not installed at {path}: run `make client` "
                     "(or deselect with -m 'not client')")
