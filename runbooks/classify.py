@@ -96,6 +96,11 @@ def classify_http(exc: BaseException, read_s: float) -> Fault:
         return Fault(
             "http.first_byte_timeout", f"connected, but no answer arrived within {read_s:g} s"
         )
+    if isinstance(exc, httpx.ProxyError):  # the proxy answered CONNECT with a refusal
+        said = str(exc)
+        if "407" in said:
+            return Fault("proxy.auth_required", f"the proxy wants credentials ({said})")
+        return Fault("proxy.rejected", f"the proxy refused the tunnel ({said})")
     if isinstance(exc, httpx.RemoteProtocolError):
         return Fault("tcp.reset", f"the server closed the connection without an answer ({exc})")
     if isinstance(exc, (httpx.ConnectError, httpx.ReadError, httpx.WriteError)):

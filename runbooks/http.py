@@ -140,8 +140,10 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
                             pool=budget.connect)
     t0 = time.perf_counter()
     try:
+        tls_proxy = proxy is not None and proxy.startswith("https://") and ctx is not None
+        via = httpx.Proxy(proxy, ssl_context=ctx) if tls_proxy else proxy
         with httpx.Client(verify=ctx if ctx is not None else True, trust_env=False,
-                          timeout=timeout, follow_redirects=False, proxy=proxy) as client:
+                          timeout=timeout, follow_redirects=False, proxy=via) as client:
             req = client.build_request("POST", url, headers=headers, content=b"{}",
                                        extensions=extensions)
             resp = client.send(req, stream=True)

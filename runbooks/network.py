@@ -75,8 +75,8 @@ class NetworkRun:
 
     @property
     def via_proxy(self) -> bool:
-        """True when the path to the API goes through a proxy these checks can use."""
-        return self.proxy is not None and self.proxy.checkable
+        """True when the path to the API goes through a proxy (as Claude Code's does)."""
+        return self.proxy is not None and self.proxy.in_effect
 
     @classmethod
     def from_parameters(cls, base_url: str = "", nameserver: str = "", resolve: str = "",
@@ -210,6 +210,11 @@ class NetworkRun:
             auth = ", basic auth in the URL" if p.username is not None else ""
             if p.note:
                 return Check("proxy", "Proxy", Status.WARN, p.note, details=details)
+            if p.tls:
+                return Check("proxy", "Proxy", Status.PASS,
+                             f"{p.var}={p.shown}{auth}, a TLS proxy: DNS and TCP below go to "
+                             "the proxy; the HTTP step checks its TLS, the tunnel and the API "
+                             "together", details=details)
             return Check("proxy", "Proxy", Status.PASS,
                          f"{p.var}={p.shown}{auth}: DNS and TCP below go to the proxy, TLS "
                          "and HTTP through its tunnel", details=details)
@@ -328,6 +333,9 @@ class NetworkRun:
         if self.target.scheme != "https":
             return self._skip("connect", "CONNECT", "plain http:// target: the proxy "
                               "forwards the request itself (see HTTP)")
+        if self.proxy.tls:
+            return self._skip("connect", "CONNECT", "TLS proxy: the tunnel is checked by the "
+                              "HTTP step")
         addr = self._address()
         if addr is None:
             return self._skip("connect", "CONNECT", "skipped: no connection to the proxy "
@@ -363,6 +371,8 @@ class NetworkRun:
             self.check_trust()
         if self.trust is None:  # the trust step itself crashed: its error says why
             return self._skip("tls", "TLS", "skipped: no trust store (see Trust store)")
+        if self.via_proxy and self.proxy.tls:
+            return self._skip("tls", "TLS", "TLS inside a TLS proxy: checked by the HTTP step")
         tunnel = self.checks.get("connect")
         if self.via_proxy and (tunnel is None or tunnel.status != Status.PASS):
             return self._skip("tls", "TLS", "skipped: no tunnel through the proxy (see CONNECT)")
@@ -413,7 +423,9 @@ class NetworkRun:
         if addr is None:
             return self._skip("http", "HTTP", "skipped: no TCP connection (see TCP)")
         tls = self.checks.get("tls")
-        if self.target.scheme == "https" and tls is not None and tls.status != Status.PASS:
+        tls_in_proxy = self.via_proxy and self.proxy.tls
+        if (self.target.scheme == "https" and tls is not None and tls.status != Status.PASS
+                and not tls_in_proxy):
             return self._skip("http", "HTTP", "skipped: no trusted TLS channel (see TLS)")
 
         def run() -> Check:
@@ -445,10 +457,40 @@ class NetworkRun:
             return
         failed = [c for c in self.checks.values() if c.id != "proxy" and c.status == Status.FAIL
                   and c.cause and c.cause.split(".")[0] in ("dns", "tcp", "ipv6", "http")]
-        if failed:
-            self._record(Check("proxy", "Proxy", Status.WARN,
-                               check.summary + f", and the direct path fails ({failed[0].cause})",
-                               cause="proxy.bypassed", details=check.details))
+        if not failed:
+            return
+        summary = check.summary + f", and the direct path fails ({failed[0].cause})"
+        details = dict(check.details)
+        through = self._try_proxy_anyway(p)
+        if through is not None:
+            details["through_proxy"] = {"ok": through.ok, "status": through.status,
+                                        "error": through.fault.message if through.fault else None}
+            summary += ("; through the proxy the tunnel opens" if through.ok else
+                        f"; the proxy does not help either ({through.fault.message})")
+        self._record(Check("proxy", "Proxy", Status.WARN, summary, cause="proxy.bypassed",
+                           details=details))
+
+    def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _proxy.Tunnel | None:
+        """Would the bypassed proxy have reached the API? One CONNECT, within the budgets."""
+        if p.tls or self.target.scheme != "https":
+            return None
+        try:
+            if _proxy_is_ip(p.host):
+                address = p.host
+            else:
+                found = _dns.lookup_both(p.host, self.resolver, self.budget.dns)
+                addrs = found["A"].addresses + found["AAAA"].addresses
+                if not addrs:
+                    return None
+                address = addrs[0]
+            # a side check: the connect budget bounds the proxy's answer too
+            tunnel = _proxy.connect_through(p, address, self.target.host, self.target.port,
+                                            self.budget.connect, self.budget.connect)
+        except Exception:  # a side check: never let it spoil the report
+            return None
+        if tunnel.sock is not None:
+            tunnel.sock.close()
+        return tunnel
 
     # -- the whole run -------------------------------------------------------------------------
     def run_all(self) -> Report:

@@ -43,17 +43,18 @@ class ProxyChoice:
     error: str | None = None  # not usable: why
     note: str | None = None  # usable, but worth saying (no scheme, …)
     bypass: str | None = None  # the NO_PROXY entry that sends this target direct
+    scheme: str = "http"  # https: the connection to the proxy itself is TLS
 
     @property
     def url(self) -> str:
-        """``http://[user:pass@]host:port`` for httpx; credentials unmasked, never shown."""
+        """``http(s)://[user:pass@]host:port`` for httpx; credentials unmasked, never shown."""
         auth = ""
         if self.username is not None:
             from urllib.parse import quote
 
             auth = quote(self.username, safe="") + ":" + quote(self.password or "", safe="") + "@"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{auth}{host}:{self.port}"
+        return f"{self.scheme}://{auth}{host}:{self.port}"
 
     @property
     def endpoint(self) -> str:
@@ -65,14 +66,15 @@ class ProxyChoice:
         return self.error is None and self.bypass is None
 
     @property
-    def checkable(self) -> bool:
-        """A plain-HTTP proxy this module can open a tunnel through."""
-        return self.in_effect and not self.shown.lower().startswith("https://")
+    def tls(self) -> bool:
+        """A TLS (``https://``) proxy: its tunnel is checked by the HTTP step (httpx)."""
+        return self.scheme == "https"
 
     def to_dict(self) -> dict[str, Any]:
         return {"variable": self.var, "value": self.shown, "host": self.host or None,
                 "port": self.port or None, "basic_auth": self.username is not None,
-                "error": self.error, "note": self.note, "bypassed_by": self.bypass}
+                "scheme": self.scheme, "error": self.error, "note": self.note,
+                "bypassed_by": self.bypass}
 
 
 def choose_proxy(env: Mapping[str, str], host: str, port: int) -> ProxyChoice | None:
@@ -115,10 +117,8 @@ def _parse(var: str, raw: str) -> ProxyChoice:
     if not host:
         choice.error = f"{var}={shown} has no host"
         return choice
-    if scheme == "https":
-        choice.note = (f"{var}={shown} is a TLS (https://) proxy: these checks cannot "
-                       "open a tunnel through it yet")
-    choice.host, choice.port = host, port or 80
+    choice.scheme = scheme
+    choice.host, choice.port = host, port or (443 if scheme == "https" else 80)
     if parts.username is not None:
         choice.username = unquote(parts.username)
         choice.password = unquote(parts.password or "")

@@ -39,7 +39,7 @@ def _ask(claude: str, lab, tmp_path: Path) -> subprocess.CompletedProcess:
                           timeout=90, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok"])
+@pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok", "proxy-tls"])
 def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path, scenario):
     """Directly, and through the lab's real forward proxy (with and without basic auth)."""
     proc = _ask(claude, lab(scenario), tmp_path)
@@ -61,3 +61,33 @@ def test_the_real_clients_message_triages_to_the_doctors_cause(claude, lab, tmp_
     # "Request timed out." (black hole) is ambiguous for the client; triage lists every
     # candidate, and the doctor's cause is among them
     assert run.scenario.expect in found, message
+
+
+def test_the_doctors_fix_for_a_bypassed_proxy_works_for_the_client(claude, lab, tmp_path):
+    """proxy-bypassed: the client times out; without the NO_PROXY entry the doctor names,
+    it answers through the proxy."""
+    run = lab("proxy-bypassed")
+    assert _ask(claude, run, tmp_path).returncode != 0
+    fixed = dict(run.client_env)
+    del fixed["NO_PROXY"]
+    home = tmp_path / "fixed-home"
+    home.mkdir()
+    proc = subprocess.run([claude, "-p", "hello"], env=clean_subprocess_env(**fixed, HOME=str(home)),
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and proc.stdout.strip() == LAB_REPLY, proc.stdout + proc.stderr
+
+
+def test_the_client_takes_its_proxy_from_the_settings_env_block(claude, lab, tmp_path):
+    """What the doctor assumes (settings env overrides the shell) is what the client does."""
+    import json
+
+    run = lab("proxy-refused")
+    home = tmp_path / "claude-home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text(
+        json.dumps({"env": {"HTTPS_PROXY": run.env["HTTPS_PROXY"]}}))
+    shell = {k: v for k, v in run.client_env.items() if k != "HTTPS_PROXY"}
+    proc = subprocess.run([claude, "-p", "hello"], env=clean_subprocess_env(**shell, HOME=str(home)),
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0  # the API itself is healthy: only the proxy can refuse
+    assert "ECONNREFUSED" in proc.stdout + proc.stderr

@@ -43,6 +43,15 @@ class LabPKI:
         self.inspection_ca.cert_pem.write_to_path(str(path))
         return path
 
+    def server_files(self, name: str) -> tuple[Path, Path]:
+        """A good certificate for the lab hosts as PEM files (certificate, key), for servers
+        that take files (the lab proxy)."""
+        leaf = self.ca.issue_cert(*LAB_HOSTS)
+        cert, key = self.workdir / f"{name}.pem", self.workdir / f"{name}.key"
+        leaf.cert_chain_pems[0].write_to_path(str(cert))
+        leaf.private_key_pem.write_to_path(str(key))
+        return cert, key
+
     def server_context(self, kind: str = "good") -> ssl.SSLContext:
         """A server-side context whose certificate has the fault ``kind``:
         good, untrusted, expired, not_yet_valid, wrong_host."""

@@ -23,7 +23,8 @@ _START_S = 15.0  # proxy.py starts in ~0.3 s; a loaded CI machine gets slack
 class LabProxy:
     """proxy.py listening on 127.0.0.1 (a port of its choosing) until :meth:`close`."""
 
-    def __init__(self, workdir: Path, auth: str | None = None, deny: bool = False) -> None:
+    def __init__(self, workdir: Path, auth: str | None = None, deny: bool = False,
+                 tls: tuple[Path, Path] | None = None, route_to: str | None = None) -> None:
         data = Path(workdir) / f"proxy-{time.monotonic_ns()}"
         data.mkdir(parents=True)
         port_file = data / "port"
@@ -37,6 +38,10 @@ class LabProxy:
             args += ["--basic-auth", auth]
         if deny:
             args += ["--plugins", "runbooks.lab.proxyplugins.DenyTunnels"]
+        elif route_to:
+            args += ["--plugins", "runbooks.lab.proxyplugins.RouteTo", "--lab-route-to", route_to]
+        if tls:  # clients then speak TLS to the proxy itself (an https:// proxy URL)
+            args += ["--cert-file", str(tls[0]), "--key-file", str(tls[1])]
         self.log = data / "proxy.log"
         with open(data / "stderr.txt", "wb") as err:
             self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
@@ -52,7 +57,7 @@ class LabProxy:
                 raise RuntimeError(f"the lab proxy (proxy.py) did not start: {err or 'no output'}")
             time.sleep(0.02)
         self.port = int(text)
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

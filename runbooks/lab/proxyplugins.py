@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from proxy.common.flag import flags
 from proxy.http.exception import HttpRequestRejected
 from proxy.http.proxy import HttpProxyBasePlugin
+
+flags.add_argument("--lab-route-to", type=str, default="",
+                   help="HOST:PORT: send every tunnel there (the lab's 'only the proxy gets "
+                        "out' network)")
 
 
 class DenyTunnels(HttpProxyBasePlugin):
@@ -14,3 +19,12 @@ class DenyTunnels(HttpProxyBasePlugin):
             status_code=403, reason=b"Forbidden",
             headers={b"Content-Type": b"text/plain"},
             body=b"Blocked by the lab's proxy policy: this host is not on the allow-list\n")
+
+
+class RouteTo(HttpProxyBasePlugin):
+    """Reach every host at ``--lab-route-to``: the proxy sees a network the client does not."""
+
+    def before_upstream_connection(self, request):
+        host, _, port = self.flags.lab_route_to.rpartition(":")
+        request.host, request.port = host.encode(), int(port)
+        return request

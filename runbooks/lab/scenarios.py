@@ -200,24 +200,25 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
 
 
 def _proxy(api_tls: str = "good", auth: str | None = None, deny: bool = False,
-           creds: str = "", no_proxy: str = "", upstream: str = "api"):
+           creds: str = "", no_proxy: str = "", upstream: str = "api", tls: bool = False):
     """A scenario behind the lab's forward proxy (proxy.py, its own process)."""
     def build(run, pki):
         from .proxy import LabProxy
 
-        if upstream == "api":
-            _api(run, pki, tls=api_tls)
-            if api_tls == "good":
-                _trust_lab_ca(run, pki)
-            else:
-                run.notes.append(f"The inspecting CA is in {pki.inspection_ca_file}: set "
-                                 "NODE_EXTRA_CA_CERTS to it to see the fix work.")
-        else:  # only the proxy gets out: the direct path is a black hole
-            _fault(run, BlackHole(), "https")
+        api = _api(run, pki, tls=api_tls)
+        route_to = None
+        if api_tls == "good":
             _trust_lab_ca(run, pki)
-        proxy = LabProxy(run.workdir, auth=auth, deny=deny)
+        else:
+            run.notes.append(f"The inspecting CA is in {pki.inspection_ca_file}: set "
+                             "NODE_EXTRA_CA_CERTS to it to see the fix work.")
+        if upstream == "blackhole":  # only the proxy gets out: direct, the API is a black hole
+            _fault(run, BlackHole(), "https")
+            route_to = f"127.0.0.1:{api.port}"
+        proxy = LabProxy(run.workdir, auth=auth, deny=deny, route_to=route_to,
+                         tls=pki.server_files("proxy") if tls else None)
         run.parts.append(proxy)
-        url = proxy.url.replace("http://", f"http://{creds}@") if creds else proxy.url
+        url = proxy.url.replace("://", f"://{creds}@") if creds else proxy.url
         run.env["HTTPS_PROXY"] = url
         if no_proxy:
             run.env["NO_PROXY"] = no_proxy
@@ -243,6 +244,8 @@ def _proxy_socks(run, pki):
 PROXY_SCENARIOS = [
     Scenario("proxy", "the healthy API reached through a forward proxy (proxy.py)", None,
              _proxy()),
+    Scenario("proxy-tls", "the healthy API through a TLS (https://) forward proxy, its "
+             "certificate signed by the lab CA", None, _proxy(tls=True)),
     Scenario("proxy-auth", "the proxy wants basic credentials; HTTPS_PROXY has none",
              "proxy.auth_required", _proxy(auth="lab:lab-proxy-pass"),
              "API Error: Couldn't connect through your proxy (ERR_PROXY_TUNNEL)"),
@@ -263,8 +266,8 @@ PROXY_SCENARIOS = [
              _proxy(api_tls="untrusted"),
              "API Error: Unable to connect to API: SSL certificate verification failed "
              "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
-    Scenario("proxy-bypassed", "NO_PROXY sends the API around the proxy, and the direct "
-             "path is a black hole", "proxy.bypassed",
+    Scenario("proxy-bypassed", "NO_PROXY sends the API around the proxy; direct, it is a "
+             "black hole, through the proxy it answers", "proxy.bypassed",
              _proxy(upstream="blackhole", no_proxy="127.0.0.1"), also=("tcp.timeout",)),
 ]
 SCENARIOS.update((s.name, s) for s in PROXY_SCENARIOS)
