@@ -22,6 +22,7 @@ CANARY = "sk-ant-api03-CANARY0canary0CANARY0canary0CANARY0canary-zz9Q"
     ("healthy-tls", []),
     ("refused", ["tcp.refused"]),
     ("tls-untrusted", ["tls.untrusted_issuer"]),
+    ("proxy-denied", ["proxy.rejected"]),
 ])
 def test_runbook_runs_headless_against_the_lab(lab, tmp_path, scenario, causes):
     run = lab(scenario)
