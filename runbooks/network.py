@@ -26,7 +26,7 @@ from . import tls as _tls
 from .budget import Budget
 from .environment import ClaudeVersion, describe, proxy_settings
 from .result import Check, Report, Status
-from .target import Target, Trust, load_trust, resolve_target
+from .target import Target, Trust, is_ip_literal, load_trust, resolve_target
 
 __all__ = ["NetworkRun", "diagnose", "PARAMETERS"]
 
@@ -224,7 +224,7 @@ class NetworkRun:
     def _dns_host(self) -> tuple[str, bool]:
         """The name this machine must resolve: the proxy's when the path goes through one."""
         if self.via_proxy:
-            return self.proxy.host, _proxy_is_ip(self.proxy.host)
+            return self.proxy.host, is_ip_literal(self.proxy.host)
         return self.target.host, self.target.is_ip
 
     def check_dns(self) -> Check:
@@ -475,7 +475,7 @@ class NetworkRun:
         if p.tls or self.target.scheme != "https":
             return None
         try:
-            if _proxy_is_ip(p.host):
+            if is_ip_literal(p.host):
                 address = p.host
             else:
                 found = _dns.lookup_both(p.host, self.resolver, self.budget.dns)
@@ -516,16 +516,6 @@ class NetworkRun:
             started_at=self.started,
             duration_s=time.perf_counter() - self._t0,
         )
-
-
-def _proxy_is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def diagnose(base_url: str = "", *, env: Mapping[str, str] | None = None, **params) -> Report:

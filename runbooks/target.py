@@ -36,11 +36,7 @@ class Target:
 
     @property
     def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return is_ip_literal(self.host)
 
     @property
     def authority(self) -> str:
@@ -57,6 +53,15 @@ class Target:
             "path": self.path,
             "source": self.source,
         }
+
+
+def is_ip_literal(host: str) -> bool:
+    """An IPv4 or IPv6 address, not a name to look up."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_base_url(url: str, what: str = "base URL") -> tuple[str, str, int, str]:
