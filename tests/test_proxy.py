@@ -118,7 +118,7 @@ def test_a_proxy_that_never_answers_costs_one_budget(fault, budget_note, lab):
     finally:
         part.close()
     assert report.causes == ["proxy.unreachable"], report
-    assert took < 1.0 + 1.0  # one budget (1 s here) plus slack, never an OS default
+    assert took < 1.0 + 2.0  # one budget (1 s here) plus slack for a loaded machine, never an OS default
     failing = next(c for c in report.checks if c.cause == "proxy.unreachable")
     assert budget_note in failing.summary
 
