@@ -43,7 +43,7 @@ DOCTOR_SCENARIOS = {
 SANITIZE: list[tuple[str, str]] = [
     (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
     (r"\b\d+(\.\d+)? ms\b", "N ms"),
-    (r"\b(dns|connect|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
+    (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
     (r"\bin \d+\.\d s\b", "in N s"),
     (r"req_lab_\d+", "req_lab_N"),
     (r"Testing (CA|cert) #[\w\-]+", "Testing CERT #X"),

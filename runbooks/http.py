@@ -39,18 +39,23 @@ class Exchange:
 
 
 class _Trace:
-    """Collects httpx/httpcore trace events as perf_counter timestamps."""
+    """Collects httpx/httpcore trace events as perf_counter timestamps, first and last
+    occurrence of each (through a proxy, the CONNECT exchange comes first)."""
 
     def __init__(self) -> None:
         self.t: dict[str, float] = {}
+        self.last: dict[str, float] = {}
 
     def __call__(self, name: str, info: dict) -> None:
-        self.t.setdefault(name.split(".", 1)[-1] if name.startswith("http") else name,
-                          time.perf_counter())
+        key = name.split(".", 1)[-1] if name.startswith("http") else name
+        now = time.perf_counter()
+        self.t.setdefault(key, now)
+        self.last[key] = now
 
-    def span(self, start: str, end: str) -> float | None:
-        if start in self.t and end in self.t:
-            return round((self.t[end] - self.t[start]) * 1000, 1)
+    def span(self, start: str, end: str, last: bool = False) -> float | None:
+        seen = self.last if last else self.t
+        if start in seen and end in seen:
+            return round((seen[end] - seen[start]) * 1000, 1)
         return None
 
 
@@ -58,13 +63,23 @@ def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[
     out: dict[str, float] = {}
     if dns_ms is not None:
         out["dns"] = round(dns_ms, 1)
-    for name, a, b in [
-        ("connect", "connection.connect_tcp.started", "connection.connect_tcp.complete"),
-        ("tls", "connection.start_tls.started", "connection.start_tls.complete"),
-        ("first_byte", "send_request_headers.started", "receive_response_headers.complete"),
-        ("transfer", "receive_response_body.started", "receive_response_body.complete"),
-    ]:
-        v = tr.span(a, b)
+    tunnelled = "proxy.start_tls.started" in tr.t  # TLS to the API inside a proxy's tunnel
+    phases = [("connect", "connection.connect_tcp.started", "connection.connect_tcp.complete",
+               False)]
+    if tunnelled:
+        phases += [
+            ("proxy_tls", "connection.start_tls.started", "connection.start_tls.complete", False),
+            ("tunnel", "send_request_headers.started", "receive_response_headers.complete",
+             False),
+            ("tls", "proxy.start_tls.started", "proxy.start_tls.complete", False)]
+    else:
+        phases += [("tls", "connection.start_tls.started", "connection.start_tls.complete",
+                    False)]
+    phases += [
+        ("first_byte", "send_request_headers.started", "receive_response_headers.complete", True),
+        ("transfer", "receive_response_body.started", "receive_response_body.complete", True)]
+    for name, a, b, last in phases:
+        v = tr.span(a, b, last)
         if v is not None:
             out[name] = v
     # total runs from the first network event (not client set-up) to the last byte

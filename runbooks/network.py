@@ -440,7 +440,8 @@ class NetworkRun:
             if ex.ok:
                 tm = ex.timings_ms
                 phases = ", ".join(f"{k} {tm[k]:.0f}" for k in
-                                   ("dns", "connect", "tls", "first_byte") if k in tm)
+                                   ("dns", "connect", "proxy_tls", "tunnel", "tls",
+                                    "first_byte") if k in tm)
                 return Check("http", "HTTP", Status.PASS,
                              f"{ex.summary}; {phases}, total {tm['total']:.0f} ms",
                              details=details, duration_s=took)

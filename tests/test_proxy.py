@@ -97,6 +97,9 @@ def test_healthy_path_through_the_proxy_goes_through_it(lab):
     assert by_id["tcp.ipv4"].details["attempts"][0]["port"] == int(proxy_port)
     assert by_id["connect"].status == "pass" and "tunnel" in by_id["connect"].summary
     assert by_id["tls"].status == "pass" and by_id["http"].status == "pass"
+    # the timings split the CONNECT exchange from the API's own answer
+    assert {"connect", "tunnel", "tls", "first_byte", "total"} <= set(
+        by_id["http"].details["timings_ms"])
 
 
 def test_no_proxy_sends_the_target_direct_without_blame_when_direct_works(lab):
