@@ -19,10 +19,11 @@ __all__ = ["Fault", "classify_connect", "classify_tls", "classify_http", "classi
 
 
 class Fault(NamedTuple):
-    """The cause code and a short, human reason."""
+    """The cause code, a short human reason, and a fix when the cause's own is too general."""
 
     cause: str
     message: str
+    fix: str | None = None
 
 
 _CONNECT_ERRNO = {
@@ -63,6 +64,15 @@ TLS_VERIFY_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+#: OpenSSL's names for a server's alert that it wants (another) client certificate.
+_CLIENT_CERT_ALERTS = {"TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE",
+                       "TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_CERTIFICATE_UNKNOWN"}
+
+
+MTLS_FIX = ("Set CLAUDE_CODE_CLIENT_CERT and CLAUDE_CODE_CLIENT_KEY to the PEM certificate and "
+            "key the gateway expects (and CLAUDE_CODE_CLIENT_KEY_PASSPHRASE for an encrypted key).")
+
+
 def classify_tls(exc: BaseException, budget_s: float) -> Fault:
     """A failed TLS handshake → tls.* cause (or a timeout / reset)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -78,6 +88,9 @@ def classify_tls(exc: BaseException, budget_s: float) -> Fault:
         return Fault("tls.handshake_failed", "the server closed the connection during the handshake")
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)
+        if reason in _CLIENT_CERT_ALERTS:
+            return Fault("tls.handshake_failed", "the server wants a client certificate (mTLS) "
+                         f"and refused the connection ({reason})", MTLS_FIX)
         hint = " (is this port plain HTTP?)" if reason == "WRONG_VERSION_NUMBER" else ""
         return Fault("tls.handshake_failed", f"handshake failed: {reason}{hint}")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):

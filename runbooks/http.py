@@ -34,6 +34,7 @@ class Exchange:
     cause: str | None
     summary: str
     status_code: int | None = None
+    fix: str | None = None  # when the cause's own fix is too general
     timings_ms: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -172,7 +173,7 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
                 resp.close()
     except httpx.HTTPError as exc:
         fault: Fault = classify_http(exc, budget.read)
-        return Exchange(False, fault.cause, fault.message,
+        return Exchange(False, fault.cause, fault.message, fix=fault.fix,
                         timings_ms=_timings(tr, t0, time.perf_counter(), dns_ms),
                         details={"url": f"{target.url.rstrip('/')}/v1/messages"})
     t_end = time.perf_counter()
@@ -185,4 +186,4 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
         "request_id": resp.headers.get("request-id"),
     }
     return Exchange(ok, cause, summary, resp.status_code,
-                    _timings(tr, t0, t_end, dns_ms), details)
+                    timings_ms=_timings(tr, t0, t_end, dns_ms), details=details)

@@ -175,16 +175,27 @@ class NetworkRun:
         def run() -> Check:
             self.trust = trust = load_trust(self.env)
             details = {"sources": trust.sources, "NODE_EXTRA_CA_CERTS": trust.extra_ca_file,
-                       "extra_ca_count": trust.extra_ca_count}
+                       "extra_ca_count": trust.extra_ca_count,
+                       "CLAUDE_CODE_CLIENT_CERT": trust.client_cert}
             if trust.extra_ca_error:
                 return Check("trust", "Trust store", Status.FAIL,
                              f"NODE_EXTRA_CA_CERTS={trust.extra_ca_file} is unusable: "
                              f"{trust.extra_ca_error}", cause="config.ca_file_invalid",
                              details=details)
+            if trust.client_cert_error:
+                return Check("trust", "Trust store", Status.FAIL,
+                             f"the client certificate (CLAUDE_CODE_CLIENT_CERT="
+                             f"{trust.client_cert or ''}) is unusable: {trust.client_cert_error}",
+                             cause="config.ca_file_invalid", details=details,
+                             fix="Point CLAUDE_CODE_CLIENT_CERT and CLAUDE_CODE_CLIENT_KEY at "
+                                 "readable PEM files that belong together; an encrypted key "
+                                 "needs CLAUDE_CODE_CLIENT_KEY_PASSPHRASE.")
             extra = ""
             if trust.extra_ca_file:
                 extra = (f" + {trust.extra_ca_count} CA(s) from NODE_EXTRA_CA_CERTS"
                          if trust.extra_ca_count else " (NODE_EXTRA_CA_CERTS adds no new CA)")
+            if trust.client_cert:
+                extra += "; client certificate from CLAUDE_CODE_CLIENT_CERT"
             return Check("trust", "Trust store", Status.PASS,
                          " + ".join(s.split(" (")[0] for s in trust.sources[:2]) + extra,
                          details=details)
@@ -397,7 +408,7 @@ class NetworkRun:
                              f"{hs.version}, certificate valid for {self.target.host}{by} "
                              f"({_ms(hs.duration_s)})", details=details, duration_s=hs.duration_s)
             fault = hs.fault
-            summary, fix = fault.message, None
+            summary, fix = fault.message, fault.fix
             if fault.cause == "tls.untrusted_issuer":
                 details["issuer"] = hs.top_issuer
                 summary = f"chain ends at {hs.top_issuer!r}, which is not trusted here: {fault.message}"
@@ -445,7 +456,7 @@ class NetworkRun:
                 return Check("http", "HTTP", Status.PASS,
                              f"{ex.summary}; {phases}, total {tm['total']:.0f} ms",
                              details=details, duration_s=took)
-            return Check("http", "HTTP", Status.FAIL, ex.summary, cause=ex.cause,
+            return Check("http", "HTTP", Status.FAIL, ex.summary, cause=ex.cause, fix=ex.fix,
                          details=details, duration_s=took)
 
         return self._guard("http", "HTTP", run)

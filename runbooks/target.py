@@ -111,6 +111,8 @@ class Trust:
     extra_ca_file: str | None = None
     extra_ca_error: str | None = None  # why NODE_EXTRA_CA_CERTS could not be used
     extra_ca_count: int = 0
+    client_cert: str | None = None  # CLAUDE_CODE_CLIENT_CERT, presented to servers that ask
+    client_cert_error: str | None = None  # why the client certificate could not be loaded
 
 
 def load_trust(env: Mapping[str, str] | None = None) -> Trust:
@@ -142,6 +144,34 @@ def load_trust(env: Mapping[str, str] | None = None) -> Trust:
             trust.extra_ca_count = ctx.cert_store_stats()["x509_ca"] - before
             sources.append(f"NODE_EXTRA_CA_CERTS ({extra})")
         except (OSError, ValueError, ssl.SSLError) as exc:
-            trust.extra_ca_error = exc.strerror if isinstance(exc, OSError) and exc.strerror \
-                else str(exc)
+            trust.extra_ca_error = _why(exc)
+    _load_client_cert(trust, env)
     return trust
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
+        return exc.strerror
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason
+    return str(exc)
+
+
+def _load_client_cert(trust: Trust, env: Mapping[str, str]) -> None:
+    """mTLS: the certificate Claude Code presents (CLAUDE_CODE_CLIENT_CERT / _KEY, the key's
+    passphrase in CLAUDE_CODE_CLIENT_KEY_PASSPHRASE, which is never shown)."""
+    cert = env.get("CLAUDE_CODE_CLIENT_CERT", "").strip()
+    key = env.get("CLAUDE_CODE_CLIENT_KEY", "").strip()
+    if not cert and not key:
+        return
+    trust.client_cert = cert or None
+    if not cert:
+        trust.client_cert_error = "CLAUDE_CODE_CLIENT_KEY is set without CLAUDE_CODE_CLIENT_CERT"
+        return
+    passphrase = env.get("CLAUDE_CODE_CLIENT_KEY_PASSPHRASE") or None
+    try:
+        trust.context.load_cert_chain(cert, key or None, password=passphrase)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        trust.client_cert_error = _why(exc)
+        return
+    trust.sources.append(f"client certificate ({cert})")

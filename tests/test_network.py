@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 
 import pytest
@@ -139,3 +141,22 @@ def test_budget_rejects_nonsense():
         Budget(connect=0)
     with pytest.raises(ValueError):
         Budget(read=-1)
+
+
+def test_client_certificate_problems_are_named(lab, tmp_path):
+    """mTLS: a missing file and a key that does not match are config.ca_file_invalid; the
+    passphrase is never shown."""
+    run = lab("mtls")
+    other = lab("healthy-tls")  # its CA file is a PEM certificate, but not our key's
+    cases = [
+        {"CLAUDE_CODE_CLIENT_CERT": str(tmp_path / "missing.pem")},
+        {"CLAUDE_CODE_CLIENT_CERT": other.env["NODE_EXTRA_CA_CERTS"],
+         "CLAUDE_CODE_CLIENT_KEY_PASSPHRASE": "pass-CANARY-phrase"},
+        {"CLAUDE_CODE_CLIENT_KEY": run.env["CLAUDE_CODE_CLIENT_KEY"],
+         "CLAUDE_CODE_CLIENT_CERT": ""},
+    ]
+    for extra in cases:
+        report = diagnose(env={**run.env, **extra}, **FAST)
+        trust = next(c for c in report.checks if c.id == "trust")
+        assert trust.cause == "config.ca_file_invalid", (extra, trust)
+        assert "CANARY" not in json.dumps(report.to_dict())

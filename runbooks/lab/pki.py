@@ -67,8 +67,19 @@ class LabPKI:
                       "not_after": now + dt.timedelta(days=400)}
         elif kind == "wrong_host":
             hosts = ("wrong.lab.test",)
-        elif kind != "good":
+        elif kind not in ("good", "mtls"):
             raise ValueError(f"unknown certificate kind {kind!r}")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert(*hosts, **kwargs).configure_cert(ctx)
+        if kind == "mtls":  # a gateway that wants a client certificate signed by the lab CA
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            self.ca.configure_trust(ctx)
         return ctx
+
+    def client_files(self) -> tuple[Path, Path]:
+        """A client certificate and key signed by the lab CA, as PEM files (for mTLS)."""
+        leaf = self.ca.issue_cert("runbooks-lab-client@lab.test")
+        cert, key = self.workdir / "client.pem", self.workdir / "client.key"
+        leaf.cert_chain_pems[0].write_to_path(str(cert))
+        leaf.private_key_pem.write_to_path(str(key))
+        return cert, key

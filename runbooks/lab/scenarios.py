@@ -241,6 +241,25 @@ def _proxy_socks(run, pki):
     run.env["HTTPS_PROXY"] = "socks5://127.0.0.1:1080"
 
 
+def _mtls(with_cert: bool):
+    def build(run, pki):
+        _api(run, pki, tls="mtls")
+        _trust_lab_ca(run, pki)
+        if with_cert:
+            cert, key = pki.client_files()
+            run.env["CLAUDE_CODE_CLIENT_CERT"] = str(cert)
+            run.env["CLAUDE_CODE_CLIENT_KEY"] = str(key)
+    return build
+
+
+MTLS_SCENARIOS = [
+    Scenario("mtls", "an HTTPS gateway that requires a client certificate; "
+             "CLAUDE_CODE_CLIENT_CERT/KEY point at one it accepts", None, _mtls(True)),
+    Scenario("mtls-missing", "the same gateway, and no client certificate configured",
+             "tls.handshake_failed", _mtls(False), "API Error: Unable to connect to API (EPROTO)"),
+]
+SCENARIOS.update((s.name, s) for s in MTLS_SCENARIOS)
+
 PROXY_SCENARIOS = [
     Scenario("proxy", "the healthy API reached through a forward proxy (proxy.py)", None,
              _proxy()),
