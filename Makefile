@@ -36,14 +36,15 @@ $(CLAUDE):
 client: $(CLAUDE)
 
 # The browser layer drives the built site in Debian's Chromium (no browser download):
-# installed here with apt-get when it is missing (as root, or through sudo).
+# installed here with apt-get when it is missing (as root, or through sudo). Where that is
+# impossible the browser tests skip, saying why, and the other layers still run.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium >/dev/null; }
+	  { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
 
 test: $(STAMP) $(CLAUDE) browser
 	RUNBOOKS_CLAUDE=$(abspath $(CLAUDE)) $(BIN)/python -m pytest $(ARGS)
