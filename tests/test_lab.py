@@ -83,3 +83,32 @@ def test_https_lab_requires_its_ca(lab):
         httpx.get(run.base_url + "/", verify=True)
     ctx = ssl.create_default_context(cafile=run.env["NODE_EXTRA_CA_CERTS"])
     assert httpx.get(run.base_url + "/", verify=ctx).status_code == 404
+
+
+def test_the_lab_proxy_dies_with_the_lab_however_it_ends():
+    """proxy.py runs as its own process; if the lab is killed outright (SIGKILL: no clean-up
+    runs), the proxy notices its pipe close and exits, acceptors and all."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    code = ("from runbooks.lab import start; import time; r = start('proxy'); "
+            "print(r.env['HTTPS_PROXY'], flush=True); time.sleep(120)")
+    lab = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(lab.stdout.readline().strip().rsplit(":", 1)[1])
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # it is up
+    finally:
+        lab.send_signal(signal.SIGKILL)
+        lab.wait()
+        lab.stdout.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return  # refused: the proxy is gone
+        time.sleep(0.1)
+    raise AssertionError(f"the lab proxy still listens on {port} after its lab was killed")

@@ -28,7 +28,8 @@ class LabProxy:
         data = Path(workdir) / f"proxy-{time.monotonic_ns()}"
         data.mkdir(parents=True)
         port_file = data / "port"
-        args = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0",
+        args = [sys.executable, "-m", "runbooks.lab.proxyrun", "--hostname", "127.0.0.1",
+                "--port", "0",
                 "--port-file", str(port_file), "--num-acceptors", "1", "--threaded",
                 "--log-level", "WARNING", "--log-file", str(data / "proxy.log"),
                 # its state goes under the lab's temporary directory, never ~/.proxy
@@ -44,8 +45,10 @@ class LabProxy:
             args += ["--cert-file", str(tls[0]), "--key-file", str(tls[1])]
         self.log = data / "proxy.log"
         with open(data / "stderr.txt", "wb") as err:
-            self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=err)
+            # stdin is a pipe the proxy watches: it exits when this process is gone
+            self._proc = subprocess.Popen(args, stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=err,
+                                          start_new_session=True)
         deadline = time.monotonic() + _START_S
         while True:
             text = port_file.read_text().strip() if port_file.exists() else ""
@@ -61,6 +64,7 @@ class LabProxy:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
+            self._proc.stdin.close()
             self._proc.terminate()
             try:
                 self._proc.wait(3)
