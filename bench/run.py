@@ -15,6 +15,7 @@ Everything runs against the lab on loopback. Results go to bench/results.md.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -141,7 +142,6 @@ def claude_doctor_rows(runbooks: list[str], claude: str | None) -> str:
             env = clean_env(lab.env)
             extra = [f"--{k}={v}" for k, v in lab.params.items() if k != "base_url"]
             t, _, out = timed([*runbooks, "doctor", "--json", "-", *extra], env)
-            import json
             causes = ", ".join(json.loads(out)["causes"]) or "all pass"
             c, said = claude_doctor_api_line(claude, clean_env(lab.env))
             rows.append(f"| {scenario} | {t:.2f} s | `{causes}` | {c:.2f} s | {said} |")

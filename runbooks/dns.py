@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .addr import hostport
 from .classify import classify_gai
 from .errors import UsageError
 
@@ -33,7 +34,7 @@ class Resolver:
     def describe(self) -> str:
         if self.nameserver:
             host, port = self.nameserver
-            return f"nameserver {_hostport(host, port)}"
+            return f"nameserver {hostport(host, port)}"
         return "system resolver (getaddrinfo)"
 
     @classmethod
@@ -45,10 +46,6 @@ class Resolver:
             host, addr = parse_resolve(spec)
             pins[host] = pins.get(host, ()) + (addr,)
         return cls(parse_nameserver(nameserver) if nameserver else None, pins)
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_nameserver(spec: str) -> tuple[str, int]:
@@ -175,13 +172,13 @@ def _ask_nameserver(
                             ipv6=":" in server[0])
         reply = DNSRecord.parse(packet)
     except (socket.timeout, TimeoutError):
-        return "timeout", [], f"no answer from {_hostport(*server)} within {budget_s:g} s"
+        return "timeout", [], f"no answer from {hostport(*server)} within {budget_s:g} s"
     except ConnectionRefusedError:
-        return "timeout", [], f"nameserver {_hostport(*server)} refused the query"
+        return "timeout", [], f"nameserver {hostport(*server)} refused the query"
     except OSError as exc:
-        return "timeout", [], f"nameserver {_hostport(*server)} unreachable: {exc}"
+        return "timeout", [], f"nameserver {hostport(*server)} unreachable: {exc}"
     except Exception as exc:  # dnslib parse errors: a broken answer is no answer
-        return "timeout", [], f"unreadable answer from {_hostport(*server)}: {exc}"
+        return "timeout", [], f"unreadable answer from {hostport(*server)}: {exc}"
     rcode = reply.header.rcode
     if rcode == RCODE.NXDOMAIN:
         return "nxdomain", [], "no such host (NXDOMAIN)"

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .addr import url_host
 from .budget import Budget
 from .classify import Fault, classify_http
 from .target import Target
@@ -148,7 +149,7 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
         headers["host"] = target.authority
         if target.scheme == "https":
             extensions["sni_hostname"] = target.host
-    netloc = f"[{host_in_url}]" if ":" in host_in_url else host_in_url
+    netloc = url_host(host_in_url)
     url = f"{target.scheme}://{netloc}:{target.port}{target.path}/v1/messages"
     tr = _Trace()
     extensions["trace"] = tr

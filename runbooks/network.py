@@ -23,10 +23,11 @@ from . import proxy as _proxy
 from . import settings as _settings
 from . import tcp as _tcp
 from . import tls as _tls
+from .addr import is_ip_literal
 from .budget import Budget
 from .environment import ClaudeVersion, describe, proxy_settings
 from .result import Check, Report, Status
-from .target import Target, Trust, is_ip_literal, load_trust, resolve_target
+from .target import Target, Trust, load_trust, resolve_target
 
 __all__ = ["NetworkRun", "diagnose", "PARAMETERS"]
 

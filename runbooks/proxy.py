@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .addr import hostport
 from .classify import Fault, classify_connect
 from .environment import PROXY_VARS
 from .masking import mask_proxy
@@ -53,13 +54,11 @@ class ProxyChoice:
             from urllib.parse import quote
 
             auth = quote(self.username, safe="") + ":" + quote(self.password or "", safe="") + "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{auth}{host}:{self.port}"
+        return f"{self.scheme}://{auth}{self.endpoint}"
 
     @property
     def endpoint(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return hostport(self.host, self.port)
 
     @property
     def in_effect(self) -> bool:
@@ -200,7 +199,7 @@ def connect_through(proxy: ProxyChoice, address: str, host: str, port: int,
     except OSError as exc:
         return Tunnel(False, time.perf_counter() - start,
                       fault=_proxy_fault(classify_connect(exc, connect_s)))
-    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    authority = hostport(host, port)
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
              "User-Agent: claude-code-runbooks (connection diagnosis)"]
     if proxy.username is not None:

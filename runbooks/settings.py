@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .environment import PROXY_VARS
 from .masking import mask_proxy, mask_url
 
 __all__ = ["SettingsFile", "Effective", "load", "NETWORK_VARS"]
 
 #: Variables that change where and how Claude Code connects; their values may be shown.
-NETWORK_VARS = ("ANTHROPIC_BASE_URL", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY",
-                "no_proxy", "NO_PROXY", "NODE_EXTRA_CA_CERTS", "CLAUDE_CODE_CERT_STORE")
+NETWORK_VARS = ("ANTHROPIC_BASE_URL", *PROXY_VARS, "no_proxy", "NO_PROXY",
+                "NODE_EXTRA_CA_CERTS", "CLAUDE_CODE_CERT_STORE")
 
 
 @dataclass
@@ -52,7 +53,7 @@ def shown_value(name: str, value: str) -> str:
     """A settings variable's value fit for a report: network values (masked), else hidden."""
     if name not in NETWORK_VARS:
         return "(set; value not shown)"
-    if name.lower().endswith("_proxy") and not name.lower().startswith("no_"):
+    if name in PROXY_VARS:
         return mask_proxy(value)
     return mask_url(value) if "://" in value else value
 

@@ -9,7 +9,6 @@ v2.1.101), plus ``NODE_EXTRA_CA_CERTS``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import ssl
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .addr import is_ip_literal, url_host
 from .errors import UsageError
 from .masking import mask_url
 
@@ -40,7 +40,7 @@ class Target:
 
     @property
     def authority(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = url_host(self.host)
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
 
@@ -53,15 +53,6 @@ class Target:
             "path": self.path,
             "source": self.source,
         }
-
-
-def is_ip_literal(host: str) -> bool:
-    """An IPv4 or IPv6 address, not a name to look up."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_base_url(url: str, what: str = "base URL") -> tuple[str, str, int, str]:

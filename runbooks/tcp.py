@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .addr import hostport
 from .classify import Fault, classify_connect
 
 __all__ = ["Attempt", "connect", "connect_families", "open_connection"]
@@ -28,7 +29,7 @@ class Attempt:
 
     @property
     def endpoint(self) -> str:
-        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+        return hostport(self.address, self.port)
 
     def to_dict(self) -> dict:
         return {

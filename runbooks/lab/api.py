@@ -20,6 +20,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..addr import hostport
+
 __all__ = ["FakeAPI", "BEHAVIOURS", "LAB_REPLY"]
 
 LAB_REPLY = "Hello from the lab."
@@ -149,10 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, page, "text/html; charset=utf-8")
         # like a real portal, send the client to a sign-in page on the portal itself
         # (here: this same loopback server, so a client that follows stays on loopback)
-        host, port = self.server.server_address[:2]
-        host = f"[{host}]" if ":" in host else host
+        where = hostport(*self.server.server_address[:2])
         self._send(302, page, "text/html; charset=utf-8",
-                   headers={"location": f"http://{host}:{port}/portal?continue=1"})
+                   headers={"location": f"http://{where}/portal?continue=1"})
 
 
 class _Server(ThreadingHTTPServer):
@@ -217,8 +218,7 @@ class FakeAPI:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{hostport(self.host, self.port)}"
 
     @property
     def requests(self) -> list[str]:

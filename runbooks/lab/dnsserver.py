@@ -12,6 +12,8 @@ import threading
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
+from ..addr import hostport
+
 __all__ = ["LabDNS"]
 
 
@@ -32,7 +34,7 @@ class LabDNS:
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return hostport(self.host, self.port)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

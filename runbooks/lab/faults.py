@@ -16,6 +16,8 @@ import socket
 import struct
 import threading
 
+from ..addr import hostport
+
 __all__ = ["Refused", "BlackHole", "Silent", "Reset"]
 
 
@@ -33,8 +35,7 @@ class _Fault:
         self._stop = threading.Event()
 
     def url(self, scheme: str = "http") -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{hostport(self.host, self.port)}"
 
     def close(self) -> None:
         self._stop.set()
