@@ -14,14 +14,18 @@ at one boundary, :mod:`runbooks.classify`::
     ├── dns.*        name → address            (dns.nxdomain, dns.timeout)
     ├── tcp.*        address → connected socket (refused, timeout, unreachable, reset)
     │   └── ipv6.broken   one family fails while the other works
-    ├── proxy.*      the configured proxy       (bad_url, unreachable, auth_required, rejected, bypassed)
+    ├── proxy.*      the configured proxy       (bad_url, unreachable, auth_required, rejected,
+    │                                             bypassed, shadowed)
     ├── tls.*        socket → trusted channel   (untrusted_issuer, hostname_mismatch, expired,
     │                                             not_yet_valid, handshake_failed)
-    ├── http.*       channel → API answer       (not_api, first_byte_timeout, stream_stall, server_error)
-    ├── auth.*       the credential             (missing, malformed, invalid, forbidden, conflict)
+    ├── http.*       channel → API answer       (not_api, first_byte_timeout, stream_stall,
+    │                                             stream_buffered, server_error)
+    ├── network.intermittent  some attempts fail while others succeed (sampled)
+    ├── auth.*       the credential             (missing, malformed, invalid, forbidden, conflict,
+    │                                             helper_failed, billing)
     ├── ratelimit.*, overloaded                  the service says "not now"
-    ├── config.*     Claude Code's own settings (timeout_too_low, timeout_invalid, ca_file_invalid,
-    │                                             settings_invalid)
+    ├── config.*     Claude Code's own settings (timeout_too_low, timeout_invalid, timeout_disabled,
+    │                                             ca_file_invalid, settings_invalid)
     └── status.*     the public status page     (incident, unreachable)
 """
 
@@ -31,7 +35,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Cause", "CAUSES", "PAGES", "cause", "doc_url", "match_message"]
+__all__ = ["CAUSES", "PAGES", "SITE_URL", "Cause", "cause", "doc_url", "match_message", "site_url"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Cause:
     def anchor(self) -> str:
         return self.code
 
+
+#: The knowledge base's public address. The one setting both the site (mkdocs ``site_url``,
+#: set from here by the site hooks) and every ``docs:`` link the CLI prints are built from.
+SITE_URL = "https://claude-code-runbooks.github.io/runbooks/"
 
 #: The site's pages, one per fix section of the guide, in reading order.
 PAGES: dict[str, str] = {
@@ -156,6 +164,10 @@ CAUSES: dict[str, Cause] = {
         _c("proxy.bypassed", "NO_PROXY sends the API around the proxy", _PROXY, "network",
            "Remove the API host (or `*`) from NO_PROXY if this network only reaches the "
            "internet through the proxy."),
+        _c("proxy.shadowed", "A shell proxy variable shadows the settings file's", _PROXY,
+           "network",
+           "Claude Code reads https_proxy before HTTPS_PROXY: unset the lowercase shell "
+           "variable, or set the same spelling in the settings file's env block."),
         _c("http.not_api", "Something answers, but it is not the API", _NET, "network",
            "A captive portal, a web page or a wrong ANTHROPIC_BASE_URL answers instead of "
            "the API: log in to the network, or fix the base URL.",
@@ -169,6 +181,10 @@ CAUSES: dict[str, Cause] = {
            "A middlebox drops long-lived streams or the server stalls: upgrade Claude Code "
            "(stream retries), then `claude -c` to pick the conversation up.",
            "API Error: terminated", "Socket is closed"),
+        _c("http.stream_buffered", "A proxy or gateway buffers the streamed answer", _TIME,
+           "timeouts",
+           "Something on the path holds the event stream and delivers it at the end: turn off "
+           "response buffering for text/event-stream on the proxy or gateway."),
         _c("http.server_error", "The API answers with a server error (5xx)", _RATE,
            "rate-limits",
            "Usually transient: Claude Code retries; check https://status.claude.com.",
@@ -188,6 +204,12 @@ CAUSES: dict[str, Cause] = {
         _c("auth.conflict", "An unexpected credential wins", _AUTH, "auth",
            "A stray ANTHROPIC_API_KEY beats your subscription login: `unset ANTHROPIC_API_KEY`, "
            "then check /status."),
+        _c("auth.helper_failed", "apiKeyHelper fails or prints no usable key", _AUTH, "auth",
+           "Run the apiKeyHelper command by hand: it must exit 0 and print only the key.",
+           "apiKeyHelper failed"),
+        _c("auth.billing", "The account cannot be billed (402)", _AUTH, "auth",
+           "Add credit or set up billing in the Console (Plans & Billing).",
+           "billing_error", "credit balance is too low"),
         _c("ratelimit.exceeded", "Rate limited (429)", _RATE, "rate-limits",
            "Wait for retry-after; for unattended runs set CLAUDE_CODE_RETRY_WATCHDOG=1.",
            "rate_limit_error", "429 Too Many Requests"),
@@ -203,6 +225,10 @@ CAUSES: dict[str, Cause] = {
         _c("config.timeout_invalid", "A timeout or retry setting is not a valid number", _TIME,
            "timeouts",
            "Use plain milliseconds, e.g. API_TIMEOUT_MS=600000 (max 2147483647)."),
+        _c("config.timeout_disabled", "API_TIMEOUT_MS turns the request timeout off", _TIME,
+           "timeouts",
+           "0, negative, hex and values above 2147483647 mean no request timeout at all: use "
+           "plain milliseconds, e.g. API_TIMEOUT_MS=600000."),
         _c("config.ca_file_invalid", "NODE_EXTRA_CA_CERTS names an unusable file", _PROXY,
            "network",
            "Point NODE_EXTRA_CA_CERTS at a readable PEM file (-----BEGIN CERTIFICATE-----).",
@@ -214,6 +240,9 @@ CAUSES: dict[str, Cause] = {
            "Nothing to fix locally: follow https://status.claude.com."),
         _c("status.unreachable", "The status page cannot be reached", _RATE, "rate-limits",
            "Informational: the status page itself is blocked or down from here."),
+        _c("network.intermittent", "Some attempts fail while others succeed", _TIME, "timeouts",
+           "The path fails now and then: the report names the failing phase; compare "
+           "networks (VPN on/off, Wi-Fi/wired) and see the page for that phase."),
     ]
 }
 
@@ -226,16 +255,16 @@ def cause(code: str) -> Cause:
         raise KeyError(f"unknown cause code {code!r}") from None
 
 
-def doc_url(code: str) -> str:
-    """Where the site explains ``code``: ``RUNBOOKS_DOCS_URL`` + page + anchor.
+def site_url() -> str:
+    """The knowledge base's public address, ending in ``/``: :data:`SITE_URL`, or
+    ``RUNBOOKS_DOCS_URL`` where a fork, a mirror or a local ``mkdocs serve`` lives."""
+    return (os.environ.get("RUNBOOKS_DOCS_URL", "").strip() or SITE_URL).rstrip("/") + "/"
 
-    Without ``RUNBOOKS_DOCS_URL`` the link is relative to the site root, which is
-    also the path of the page's source under ``docs/``.
-    """
+
+def doc_url(code: str) -> str:
+    """Where the site explains ``code``: the site's address + page + ``#code``."""
     c = cause(code)
-    base = os.environ.get("RUNBOOKS_DOCS_URL", "").rstrip("/")
-    path = c.page.removesuffix(".md") + "/#" + c.anchor
-    return f"{base}/{path}" if base else path
+    return f"{site_url()}{c.page.removesuffix('.md')}/#{c.anchor}"
 
 
 def match_message(text: str) -> list[Cause]:

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
     _add_target_options(d)
+    d.add_argument("--settings", default="", metavar="FILE",
+                   help="a settings file, as `claude --settings FILE` takes it")
     d.add_argument("--nameserver", default="", metavar="IP[:PORT]",
                    help="ask this DNS server instead of the system resolver")
     d.add_argument("--resolve", action="append", default=[], metavar="HOST:ADDR",
@@ -114,6 +116,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     run = NetworkRun.from_parameters(
         base_url=args.base_url or "", nameserver=args.nameserver, resolve=args.resolve,
+        settings_file=args.settings,
         dns_timeout=args.dns_timeout, connect_timeout=args.connect_timeout,
         tls_timeout=args.tls_timeout, read_timeout=args.read_timeout)
     return _emit_report(run.run_all(), args.json_path)

@@ -84,14 +84,16 @@ class NetworkRun:
                         dns_timeout: float = 3.0, connect_timeout: float = 5.0,
                         tls_timeout: float = 5.0, read_timeout: float = 10.0,
                         env: Mapping[str, str] | None = None,
-                        project_dir: os.PathLike | None = None) -> "NetworkRun":
+                        project_dir: os.PathLike | None = None,
+                        settings_file: str = "") -> "NetworkRun":
         """Build a run from the runbook's parameters (see :data:`PARAMETERS`).
 
         ``env`` is the shell's environment (default: this process's); the ``env`` blocks of
         Claude Code's settings files are laid over it, as the client does."""
         budget = Budget(dns=dns_timeout, connect=connect_timeout, tls=tls_timeout,
                         read=read_timeout)
-        eff = _settings.load(env, None if project_dir is None else Path(project_dir))
+        eff = _settings.load(env, None if project_dir is None else Path(project_dir),
+                             Path(settings_file) if settings_file else None)
         target = resolve_target(base_url or None, eff.env, eff.source_of("ANTHROPIC_BASE_URL"))
         return cls(target, budget, _dns.Resolver.from_options(nameserver, resolve), eff.env,
                    eff)

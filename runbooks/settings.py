@@ -81,14 +81,17 @@ def managed_path() -> Path:
     return Path("/etc/claude-code/managed-settings.json")
 
 
-def _paths(env: Mapping[str, str], project_dir: Path) -> list[tuple[str, Path]]:
+def _paths(env: Mapping[str, str], project_dir: Path,
+           flag_settings: Path | None = None) -> list[tuple[str, Path]]:
     out = []
     home = env.get("HOME") or env.get("USERPROFILE")
     if home:
         out.append(("user", Path(home) / ".claude" / "settings.json"))
     out += [("project", project_dir / ".claude" / "settings.json"),
-            ("local", project_dir / ".claude" / "settings.local.json"),
-            ("managed", Path(env.get("RUNBOOKS_MANAGED_SETTINGS") or managed_path()))]
+            ("local", project_dir / ".claude" / "settings.local.json")]
+    if flag_settings is not None:
+        out.append(("flag", Path(flag_settings)))
+    out += [("managed", Path(env.get("RUNBOOKS_MANAGED_SETTINGS") or managed_path()))]
     return out
 
 
@@ -114,12 +117,15 @@ def _read(scope: str, path: Path) -> SettingsFile | None:
     return SettingsFile(scope, path, env=env)
 
 
-def load(env: Mapping[str, str] | None = None, project_dir: Path | None = None) -> Effective:
+def load(env: Mapping[str, str] | None = None, project_dir: Path | None = None,
+         flag_settings: Path | None = None) -> Effective:
     """The effective environment: ``env`` (the shell's) overlaid by every settings file's
-    ``env`` block, in precedence order."""
+    ``env`` block, in precedence order. ``flag_settings`` is the file given to
+    ``claude --settings`` (``runbooks doctor --settings``)."""
     base = dict(os.environ if env is None else env)
     project = Path.cwd() if project_dir is None else project_dir
-    files = [f for scope, path in _paths(base, project) if (f := _read(scope, path))]
+    files = [f for scope, path in _paths(base, project, flag_settings)
+             if (f := _read(scope, path))]
     effective, origin, shadowed = dict(base), {}, {}
     for f in files:  # lowest precedence first: later files win
         for k, v in f.env.items():
