@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from .budget import Budget
 from .causes import CAUSES, Cause
 from .errors import RunbooksError, UsageError
-from .network import NetworkRun, diagnose
+from .books.network import NetworkRun, diagnose
 from .result import SCHEMA_VERSION, Check, Report, Status
 from .target import Target, resolve_target
 

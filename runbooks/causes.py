@@ -268,9 +268,20 @@ def doc_url(code: str) -> str:
 
 
 def match_message(text: str) -> list[Cause]:
-    """Causes whose known error-message signatures occur in ``text`` (case-insensitive)."""
+    """Causes whose known error-message signatures occur in ``text`` (case-insensitive),
+    best first: the cause with the longest (most specific) matching signature leads, then
+    the one with more matches; ties keep the catalogue's order. A cause code given on its
+    own (from a report, say) is that cause."""
+    code = text.strip()
+    if code in CAUSES:
+        return [CAUSES[code]]
     low = text.lower()
-    return [c for c in CAUSES.values() if any(_occurs(s.lower(), low) for s in c.signatures)]
+    scored = []
+    for i, c in enumerate(CAUSES.values()):
+        hits = [len(s) for s in c.signatures if _occurs(s.lower(), low)]
+        if hits:
+            scored.append((-max(hits), -len(hits), i, c))
+    return [c for *_, c in sorted(scored, key=lambda t: t[:3])]
 
 
 def _occurs(signature: str, text: str) -> bool:

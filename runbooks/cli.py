@@ -1,24 +1,34 @@
-"""The command line: ``runbooks doctor | run | triage | lab | list``.
+"""The command line: ``runbooks doctor | run | triage | list | lab``.
 
-Exit codes: 0 everything passed, 1 findings, 2 usage error (one line, no
-traceback), 130 interrupted.
+Exit codes: 0 everything passed, 1 findings, 2 usage error (one line, no traceback,
+nothing written), 130/143 interrupted (Ctrl-C / SIGTERM).
+
+Every input is checked before any work starts: parameters through the runbooks' own
+tables (:mod:`runbooks.params`, the same rules for ``doctor --connect-timeout`` and
+``run -p connect_timeout=``), output paths by creating or probing them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import os
 import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .errors import UsageError
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+#: The most text ``triage`` reads from a file or stdin (a whole debug log fits).
+TRIAGE_CAP = 16 * 1024 * 1024
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,52 +36,58 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds in (0, 600]")
-    return value
+def _param_type(param, option: str):
+    def parse(raw: str):
+        return param.parse(raw, via=option)
+    parse.__name__ = param.expect or param.type.__name__
+    return parse
 
 
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base-url", metavar="URL",
-                   help="API endpoint (default: ANTHROPIC_BASE_URL, else https://api.anthropic.com)")
+def _add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", dest="json_path",
                    help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .runbook import COMMON, NETWORK_PATH
+
     parser = _Parser(prog="runbooks", description="Diagnose and fix Claude Code connection "
                      "failures with executable runbooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
-    _add_target_options(d)
-    d.add_argument("--settings", default="", metavar="FILE",
-                   help="a settings file, as `claude --settings FILE` takes it")
-    d.add_argument("--nameserver", default="", metavar="IP[:PORT]",
-                   help="ask this DNS server instead of the system resolver")
-    d.add_argument("--resolve", action="append", default=[], metavar="HOST:ADDR",
-                   help="curl-style pin: skip DNS for HOST (repeatable)")
-    d.add_argument("--dns-timeout", type=_seconds, default=3.0, metavar="S")
-    d.add_argument("--connect-timeout", type=_seconds, default=5.0, metavar="S")
-    d.add_argument("--tls-timeout", type=_seconds, default=5.0, metavar="S")
-    d.add_argument("--read-timeout", type=_seconds, default=10.0, metavar="S")
+    for param in COMMON + NETWORK_PATH:
+        kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
+                                  "metavar": param.expect if param.type is str else "S",
+                                  "help": param.help}
+        if param.name == "resolve":  # repeatable on the command line, one string inside
+            kwargs.update(action="append", default=[], metavar="HOST:ADDR")
+        else:
+            kwargs["default"] = param.default
+        d.add_argument(param.option, dest=param.name, **kwargs)
+    _add_json_option(d)
 
     r = sub.add_parser("run", help="run a runbook notebook headless (papermill)")
     r.add_argument("runbook", help="runbook name (see `runbooks list`)")
     r.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="set a notebook parameter (repeatable)")
+    r.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="YAML",
+                   help="parameters as a YAML mapping, as papermill -y takes them")
+    r.add_argument("-f", "--parameters-file", action="append", default=[], metavar="FILE",
+                   help="parameters from a YAML file, as papermill -f takes them")
+    r.add_argument("--base-url", metavar="URL", help="shorthand for -p base_url=URL")
+    r.add_argument("--settings", metavar="FILE", help="shorthand for -p settings=FILE")
     r.add_argument("--output-dir", default="runbook-output", metavar="DIR",
-                   help="where the executed notebook and JSON report go (default: %(default)s)")
-    _add_target_options(r)
+                   help="each run gets its own folder under DIR (default: %(default)s)")
+    _add_json_option(r)
 
     t = sub.add_parser("triage", help="which cause does this error message point to?")
-    t.add_argument("message", nargs="+", help="the error text Claude Code printed")
+    t.add_argument("message", nargs="*", help="the error text Claude Code printed; '-' reads "
+                   "standard input")
+    t.add_argument("--file", metavar="PATH", help="read the error text from a file (a log)")
+    t.add_argument("--json", action="store_true", dest="as_json",
+                   help='print {"causes": [...]} ranked best first')
 
     sub.add_parser("list", help="list the runbooks and their parameters")
 
@@ -91,40 +107,91 @@ def _version() -> str:
     return __version__
 
 
-# -- commands ------------------------------------------------------------------------------------
-def _emit_report(report, json_path: str | None) -> int:
+# -- output -------------------------------------------------------------------------------------
+def check_json_path(path: str | None) -> Path | None:
+    """``--json PATH``: checked before any work (a folder where a file goes, a missing or
+    read-only folder). ``-`` is standard output."""
+    if path is None or path == "-":
+        return None
+    if not path.strip():
+        raise UsageError("--json is empty: give a file path, or '-' for standard output")
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"--json {path!r} is a folder, not a file")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--json {path!r}: the folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"--json {path!r} is not writable")
+    return out
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename:
+    a reader never sees half a report."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def _emit_report(report, json_path: str | None, json_file: Path | None) -> int:
     from .render import json_report, terminal_report, use_color
 
     if json_path == "-":
         sys.stdout.write(json_report(report))
     else:
         print(terminal_report(report, color=use_color(sys.stdout)))
-        if json_path:
-            _write_text(Path(json_path), json_report(report))
+        if json_file is not None:
+            write_atomically(json_file, json_report(report))
     return report.exit_code
 
 
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-
-
+# -- commands ------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .network import NetworkRun
+    from .books.network import NetworkRun
 
-    run = NetworkRun.from_parameters(
-        base_url=args.base_url or "", nameserver=args.nameserver, resolve=args.resolve,
-        settings_file=args.settings,
-        dns_timeout=args.dns_timeout, connect_timeout=args.connect_timeout,
-        tls_timeout=args.tls_timeout, read_timeout=args.read_timeout)
-    return _emit_report(run.run_all(), args.json_path)
+    json_file = check_json_path(args.json_path)
+    values = {name: getattr(args, name) for name in NetworkRun.PARAMETERS}
+    values["resolve"] = ",".join(values["resolve"])
+    run = NetworkRun.from_parameters(**values)
+    return _emit_report(run.run_all(), args.json_path, json_file)
+
+
+def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``-f FILE`` then ``-y YAML``, later ones overriding earlier, as papermill reads them."""
+    import yaml
+
+    from .files import FileProblem, read_text
+
+    texts: list[tuple[str, str]] = []
+    for path in args.parameters_file:
+        try:
+            texts.append((f"-f {path!r}", read_text(path, 1024 * 1024)))
+        except FileProblem as exc:
+            raise UsageError(f"parameters file {path!r} {exc.reason}") from None
+    texts += [(f"-y {raw[:40]!r}", raw) for raw in args.parameters_yaml]
+    out: dict[str, Any] = {}
+    for label, raw in texts:
+        try:
+            data = yaml.safe_load(raw) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark else ""
+            raise UsageError(f"{label} is not valid YAML{where}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{label} is not a mapping of NAME: value")
+        out.update({str(k): v for k, v in data.items()})
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .execute import coerce, notebook_path, run_notebook
-    from .target import parse_base_url
+    from .execute import check_output_dir, coerce, notebook_path, run_notebook
 
     notebook_path(args.runbook)  # unknown runbook: fail before anything else
     raw: dict[str, str] = {}
@@ -133,58 +200,93 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not sep or not name.strip():
             raise UsageError(f"bad parameter {item!r}: expected NAME=VALUE")
         raw[name.strip()] = value
-    if args.base_url:
-        raw["base_url"] = args.base_url
-    params = coerce(args.runbook, raw)
-    if params.get("base_url"):
-        parse_base_url(params["base_url"])
-    result = run_notebook(args.runbook, params, Path(args.output_dir))
+    for name in ("base_url", "settings"):
+        if getattr(args, name) is not None:
+            raw[name] = getattr(args, name)
+    params = coerce(args.runbook, raw, _yaml_parameters(args))
+    json_file = check_json_path(args.json_path)
+    output_dir = check_output_dir(args.output_dir)
+    result = run_notebook(args.runbook, params, output_dir)
     report = result.report
     if args.json_path == "-":
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
-        if args.json_path:
-            _write_text(Path(args.json_path), json.dumps(report, indent=2) + "\n")
-        verdict = report.get("verdict", "unknown")
+        if json_file is not None:
+            write_atomically(json_file, json.dumps(report, indent=2) + "\n")
         causes = ", ".join(report.get("causes", [])) or "none"
-        print(f"runbook {args.runbook}: verdict {verdict}; causes: {causes}")
+        print(f"runbook {args.runbook}: verdict {result.verdict}; causes: {causes}")
+        if result.error:
+            print(f"error:    {result.error}")
         print(f"notebook: {result.output}")
         print(f"report:   {result.report_path}")
         print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
               f"work {result.work_s:.2f} s)")
-    return EXIT_OK if report.get("verdict") == "pass" else EXIT_FINDINGS
+    if result.error:
+        print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
+    return EXIT_OK if result.verdict == "pass" else EXIT_FINDINGS
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .execute import available, parameters
+    from .books import RUNBOOKS
+    from .execute import available
 
-    for name in available():
-        print(name)
-        for p in parameters(name).values():
-            if p.name == "report_path":
-                continue
-            print(f"  -p {p.name + '=' + repr(p.default):<24} ({p.type}) {p.help}")
+    books = available()
+    for rid, cls in RUNBOOKS.items():
+        where = "" if rid in books else "  (no notebook)"
+        print(f"{rid}: {cls.title}{where}")
+        for p in cls.PARAMETERS.values():
+            print(f"  -p {p.name + '=' + repr(p.default):<26} {p.expect or p.type.__name__}: "
+                  f"{p.help}")
     return EXIT_OK
+
+
+def _triage_text(args: argparse.Namespace) -> str:
+    from .files import FileProblem, read_bytes
+
+    if args.file is not None:
+        if args.message:
+            raise UsageError("give the message or --file, not both")
+        if not args.file.strip():
+            raise UsageError("--file is empty: give a path")
+        try:
+            data = read_bytes(args.file, TRIAGE_CAP)
+        except FileProblem as exc:
+            raise UsageError(f"--file {args.file!r} {exc.reason}") from None
+    elif args.message == ["-"]:
+        data = sys.stdin.buffer.read(TRIAGE_CAP + 1)
+        if len(data) > TRIAGE_CAP:
+            raise UsageError(f"standard input is over the {TRIAGE_CAP:,}-byte limit: pass the "
+                             "part with the error")
+    else:
+        data = " ".join(args.message).encode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "replace").replace("\x00", " ")
+    if not text.strip():
+        raise UsageError("no error text given: runbooks triage \"API Error: …\" (or - to read "
+                         "standard input, or --file PATH)")
+    return text
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
+    from .execute import available
 
-    text = " ".join(args.message)
-    from .causes import CAUSES
+    found = match_message(_triage_text(args))
+    books = available()
 
-    # a cause code (from a report, say) is looked up directly
-    found = [CAUSES[text.strip()]] if text.strip() in CAUSES else match_message(text)
+    def runbook_of(c) -> str | None:
+        return c.runbook if c.runbook in books else None
+
+    if args.as_json:
+        print(json.dumps({"causes": [{"cause": c.code, "title": c.title, "page": doc_url(c.code),
+                                      "runbook": runbook_of(c)} for c in found]}, indent=2))
+        return EXIT_OK if found else EXIT_FINDINGS
     if not found:
         print("No known signature in that message. Run `runbooks doctor` to test the "
               "connection itself.")
         return EXIT_FINDINGS
-    from .execute import available
-
-    books = available()
     for c in found:
-        runbook = (f"runbooks run {c.runbook}" if c.runbook in books
-                   else f"none yet for {c.runbook}: follow the docs page")
+        book = runbook_of(c)
+        runbook = f"runbooks run {book}" if book else "none yet: follow the docs page"
         print(f"{c.code}: {c.title}\n    fix:  {c.fix}\n    docs: {doc_url(c.code)}"
               f"\n    runbook: {runbook}")
     return EXIT_OK
@@ -198,23 +300,48 @@ def cmd_lab(args: argparse.Namespace) -> int:
         for s in SCENARIOS.values():
             print(f"{s.name:<{width}}  {s.expect or 'healthy':<24} {s.summary}")
         return EXIT_OK
-    lab = start(args.scenario)
-    try:
-        if args.as_json:
-            print(json.dumps({"scenario": lab.scenario.name, "base_url": lab.base_url,
-                              "expect": lab.scenario.expect, "params": lab.params,
-                              "env": lab.env, "client_env": lab.client_env}), flush=True)
-        else:
-            _print_lab(lab)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        signal.pause() if hasattr(signal, "pause") else input()
-    except (KeyboardInterrupt, SystemExit, EOFError):
-        pass
-    finally:
-        lab.stop()
-        if not args.as_json:
-            print("\nlab stopped.")
+    with _stop_on_signals():
+        lab = start(args.scenario)
+        try:
+            if args.as_json:
+                print(json.dumps({"scenario": lab.scenario.name, "base_url": lab.base_url,
+                                  "expect": lab.scenario.expect, "params": lab.params,
+                                  "env": lab.env, "client_env": lab.client_env}), flush=True)
+            else:
+                _print_lab(lab)
+            _wait_forever()
+        except (KeyboardInterrupt, SystemExit, EOFError):
+            pass
+        finally:
+            lab.stop()
+            if not args.as_json:
+                with contextlib.suppress(OSError):
+                    print("\nlab stopped.", flush=True)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) stop the lab as Ctrl-C does: its temporary
+    folder, private keys included, is removed on every one of them."""
+    caught = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s]
+    old = {s: signal.signal(s, lambda *_: sys.exit(0)) for s in caught}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _wait_forever() -> None:
+    if hasattr(signal, "pause"):
+        while True:
+            signal.pause()
+    else:  # Windows: no pause(); sleep in slices so Ctrl-C is seen
+        import time
+
+        while True:
+            time.sleep(0.5)
 
 
 def _print_lab(lab) -> None:
@@ -224,8 +351,8 @@ def _print_lab(lab) -> None:
     print(f"lab scenario {s.name}: {s.summary}")
     print(f"  listening: {lab.base_url}")
     print(f"  expected diagnosis: {s.expect or 'healthy'}")
-    extra = "".join(f" --{k} {shlex.quote(str(v))}" for k, v in lab.params.items()
-                    if k != "base_url")
+    extra = "".join(f" --{k.replace('_', '-')} {shlex.quote(str(v))}"
+                    for k, v in lab.params.items() if k != "base_url")
     print("\nDiagnose it:")
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab.env.items())
     print(f"  {env} runbooks doctor{extra}")
@@ -243,23 +370,51 @@ COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cm
             "lab": cmd_lab}
 
 
+def _quiet_stdout() -> None:
+    """stdout is gone (``| head`` closed the pipe): point it at devnull so the interpreter's
+    final flush does not print a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .execute import Interrupted
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if not args.command:
             parser.print_help()
             return EXIT_USAGE
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
     except UsageError as exc:
-        print(f"runbooks: error: {exc}", file=sys.stderr)
+        print(f"runbooks: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as exc:
+        print(f"runbooks: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("runbooks: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
-        print(f"runbooks: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        _quiet_stdout()
         return EXIT_FINDINGS
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EPIPE):
+            _quiet_stdout()
+            with contextlib.suppress(OSError):
+                print(f"runbooks: cannot write the output: {exc.strerror}", file=sys.stderr)
+            return EXIT_FINDINGS
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    from .masking import redact
+
+    return redact(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,8 @@ from .addr import hostport
 from .classify import classify_gai
 from .errors import UsageError
 
-__all__ = ["Resolver", "Lookup", "lookup", "lookup_both", "parse_resolve", "parse_nameserver"]
+__all__ = ["Lookup", "Resolver", "check_nameserver", "check_resolve", "lookup", "lookup_both",
+           "parse_nameserver", "parse_resolve", "split_pins"]
 
 FAMILIES = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
 
@@ -39,55 +40,90 @@ class Resolver:
 
     @classmethod
     def from_options(cls, nameserver: str = "", resolve: Sequence[str] | str = ()) -> "Resolver":
-        if isinstance(resolve, str):
-            resolve = [r for r in resolve.replace(";", ",").split(",") if r.strip()]
         pins: dict[str, tuple[str, ...]] = {}
-        for spec in resolve:
+        for spec in split_pins(resolve):
             host, addr = parse_resolve(spec)
             pins[host] = pins.get(host, ()) + (addr,)
         return cls(parse_nameserver(nameserver) if nameserver else None, pins)
 
 
-def parse_nameserver(spec: str) -> tuple[str, int]:
-    """``1.1.1.1``, ``127.0.0.1:5353``, ``[::1]:5353`` → (address, port)."""
+def check_nameserver(spec: str) -> tuple[str, int]:
+    """``1.1.1.1``, ``127.0.0.1:5353``, ``[::1]:5353``, ``::1`` → (address, port);
+    ValueError says what is wrong."""
     s = spec.strip()
     host, port = s, "53"
     if s.startswith("["):
-        host, _, rest = s[1:].partition("]")
-        if rest.startswith(":"):
+        host, close, rest = s[1:].partition("]")
+        if not close:
+            raise ValueError("unclosed [ in the address")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"unexpected {rest!r} after ]")
             port = rest[1:]
     elif s.count(":") == 1:
         host, port = s.split(":")
+    elif "]" in s:
+        raise ValueError("] without [")
     try:
         ipaddress.ip_address(host)
-        port_n = int(port)
-        if not 0 < port_n < 65536:
-            raise ValueError
     except ValueError:
-        raise UsageError(
-            f"bad nameserver {spec!r}: expected an IP address with optional port, "
-            "e.g. 127.0.0.1:5353"
-        ) from None
-    return host, port_n
+        raise ValueError("expected an IP address with optional port, e.g. 127.0.0.1:5353 "
+                         "or [::1]:5353") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port {port!r} is not in 1-65535")
+    return host, int(port)
+
+
+def parse_nameserver(spec: str) -> tuple[str, int]:
+    try:
+        return check_nameserver(spec)
+    except ValueError as exc:
+        raise UsageError(f"bad nameserver {spec!r}: {exc}") from None
+
+
+def check_resolve(spec: str) -> tuple[str, str]:
+    """curl-style pin: ``HOST:ADDR`` or ``HOST:PORT:ADDR`` (ADDR may be ``[::1]``) →
+    (host, address); ValueError says what is wrong."""
+    from .target import check_host
+
+    s = spec.strip()
+    host, sep, rest = s.partition(":")
+    if not sep or not host:
+        raise ValueError("expected HOST:ADDR or HOST:PORT:ADDR, e.g. api.anthropic.com:127.0.0.1")
+    if rest and ":" in rest and rest.split(":", 1)[0].isdigit() and not rest.startswith("["):
+        maybe = rest.split(":", 1)[1]  # curl's HOST:PORT:ADDR; PORT is dropped (pins apply
+        if _is_address(maybe.strip("[]")) or maybe.startswith("["):  # to every port here)
+            rest = maybe
+    if rest.startswith("[") != rest.endswith("]"):
+        raise ValueError("unbalanced [ ] around the address")
+    addr = rest[1:-1] if rest.startswith("[") else rest
+    if not _is_address(addr):
+        raise ValueError(f"{addr!r} is not an IP address (expected HOST:ADDR, e.g. "
+                         "api.anthropic.com:127.0.0.1)")
+    check_host(host)
+    return host.lower(), addr
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_resolve(spec: str) -> tuple[str, str]:
-    """curl-style pin: ``HOST:ADDR`` or ``HOST:PORT:ADDR`` (ADDR may be ``[::1]``)."""
-    s = spec.strip()
-    host, sep, rest = s.partition(":")
-    if sep and rest and ":" in rest and rest.split(":", 1)[0].isdigit():
-        rest = rest.split(":", 1)[1]  # drop curl's PORT: pins apply to every port here
-    addr = rest.strip("[]")
     try:
-        ipaddress.ip_address(addr)
-    except ValueError:
-        raise UsageError(
-            f"bad --resolve {spec!r}: expected HOST:ADDR or HOST:PORT:ADDR, e.g. "
-            "api.anthropic.com:127.0.0.1"
-        ) from None
-    if not host:
-        raise UsageError(f"bad --resolve {spec!r}: no host name")
-    return host.lower(), addr
+        return check_resolve(spec)
+    except ValueError as exc:
+        raise UsageError(f"bad --resolve {spec!r}: {exc}") from None
+
+
+def split_pins(resolve: Sequence[str] | str) -> list[str]:
+    """``"a:1.2.3.4,b:::1"`` (the notebook's one string) or a list → one spec per pin."""
+    if isinstance(resolve, str):
+        return [r for r in resolve.replace(";", ",").split(",") if r.strip()]
+    return list(resolve)
 
 
 @dataclass

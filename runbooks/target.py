@@ -10,6 +10,7 @@ v2.1.101), plus ``NODE_EXTRA_CA_CERTS``.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,11 +19,15 @@ from urllib.parse import urlsplit
 
 from .addr import is_ip_literal, url_host
 from .errors import UsageError
+from .files import MiB, FileProblem, read_bytes
 from .masking import mask_url
 
-__all__ = ["DEFAULT_BASE_URL", "Target", "resolve_target", "Trust", "load_trust"]
+__all__ = ["DEFAULT_BASE_URL", "Target", "Trust", "check_host", "check_url", "load_trust",
+           "parse_base_url", "resolve_target"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+#: The largest CA bundle or client certificate read (the system bundles are ~0.2 MiB).
+CA_FILE_CAP = 16 * MiB
 
 
 @dataclass(frozen=True)
@@ -55,25 +60,77 @@ class Target:
         }
 
 
-def parse_base_url(url: str, what: str = "base URL") -> tuple[str, str, int, str]:
-    """Split and validate an http(s) URL; raise UsageError naming the bad value."""
-    shown = mask_url(url)
+_ENCODED_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?"
+                           r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_\-]*[A-Za-z0-9_])?)*")
+
+
+def check_host(host: str) -> str:
+    """A host name or IP literal as a URL carries it; ValueError says which part is bad."""
+    if is_ip_literal(host):
+        return host
+    if any(ch.isspace() or ch in "/\\@[]<>\"'`{}|^%" for ch in host):
+        return _bad(f"host name {host!r} has a character host names cannot have")
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            return _bad(f"host name {host!r} has an empty label (two dots in a row?)")
+        if len(label) > 63:
+            return _bad(f"host name label {label[:16]}… is {len(label)} characters long "
+                        "(at most 63)")
+    try:
+        encoded = name.encode("idna")
+    except UnicodeError as exc:
+        why = str(exc).split(": ")[-1] or "not a valid international name"
+        return _bad(f"host name {host!r} cannot be encoded for DNS ({why})")
+    if len(encoded) > 253:
+        return _bad(f"host name is {len(encoded)} characters long (at most 253)")
+    if not _ENCODED_HOST.fullmatch(encoded.decode("ascii")):
+        return _bad(f"host name {host!r} is not a valid host name")
+    return host
+
+
+def _bad(reason: str) -> str:
+    raise ValueError(reason)
+
+
+def check_url(url: str, *, credentials: bool = True) -> tuple[str, str, int, str]:
+    """Split an http(s) URL into (scheme, host, port, path); ValueError says what is wrong.
+    With ``credentials=False`` a user name, password or query string is refused too."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
+        hostname = parts.hostname
     except ValueError as exc:
-        raise UsageError(f"malformed {what} {shown!r}: {exc}") from None
+        # urllib's own message quotes the bad "port", which can be a password: never echo it
+        said = str(exc)
+        why = ("the port is not a number in 0-65535" if "port" in said.lower() else
+               "invalid IPv6 address in [ ]" if "ipv6" in said.lower() else "not a URL")
+        raise ValueError(why) from None
     if parts.scheme not in ("http", "https"):
-        raise UsageError(f"malformed {what} {shown!r}: expected http:// or https://")
-    if not parts.hostname:
-        raise UsageError(f"malformed {what} {shown!r}: no host name")
-    if any(ch in parts.hostname for ch in " /\\"):
-        raise UsageError(f"malformed {what} {shown!r}: bad host name")
+        raise ValueError("expected http:// or https://")
+    if not hostname:
+        raise ValueError("no host name")
+    if "[" in parts.netloc and not is_ip_literal(hostname):
+        raise ValueError(f"[{hostname}] is not an IPv6 address")
+    check_host(hostname)
     if port is None:
         port = 443 if parts.scheme == "https" else 80
     if port == 0:
-        raise UsageError(f"malformed {what} {shown!r}: port 0")
-    return parts.scheme, parts.hostname, port, parts.path.rstrip("/")
+        raise ValueError("port 0")
+    if not credentials and (parts.username is not None or parts.query):
+        raise ValueError("credentials or a query string in a parameter would be stored in the "
+                         "notebook: set ANTHROPIC_BASE_URL (or a settings file's env block) "
+                         "instead")
+    return parts.scheme, hostname, port, parts.path.rstrip("/")
+
+
+def parse_base_url(url: str, what: str = "base URL") -> tuple[str, str, int, str]:
+    """Split and validate an http(s) URL; raise UsageError naming the bad value (masked)."""
+    try:
+        return check_url(url)
+    except ValueError as exc:
+        raise UsageError(f"malformed {what} {mask_url(url.strip())!r}: {exc}") from None
 
 
 def resolve_target(base_url: str | None = None, env: Mapping[str, str] | None = None,
@@ -126,21 +183,22 @@ def load_trust(env: Mapping[str, str] | None = None) -> Trust:
     if extra:
         trust.extra_ca_file = extra
         try:
-            with open(extra, "rb") as fh:
-                pem = fh.read()
+            pem = read_bytes(extra, CA_FILE_CAP)
             if b"-----BEGIN CERTIFICATE-----" not in pem:
                 raise ValueError("no PEM certificate in it")
             before = ctx.cert_store_stats()["x509_ca"]
             ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
             trust.extra_ca_count = ctx.cert_store_stats()["x509_ca"] - before
             sources.append(f"NODE_EXTRA_CA_CERTS ({extra})")
-        except (OSError, ValueError, ssl.SSLError) as exc:
+        except (FileProblem, OSError, ValueError, ssl.SSLError) as exc:
             trust.extra_ca_error = _why(exc)
     _load_client_cert(trust, env)
     return trust
 
 
 def _why(exc: BaseException) -> str:
+    if isinstance(exc, FileProblem):
+        return f"the file {exc.reason}"
     if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError):
         return exc.strerror
     if isinstance(exc, ssl.SSLError) and exc.reason:
@@ -161,8 +219,10 @@ def _load_client_cert(trust: Trust, env: Mapping[str, str]) -> None:
         return
     passphrase = env.get("CLAUDE_CODE_CLIENT_KEY_PASSPHRASE") or None
     try:
+        for path in filter(None, (cert, key)):
+            read_bytes(path, CA_FILE_CAP)  # a regular file, within the cap: never a FIFO
         trust.context.load_cert_chain(cert, key or None, password=passphrase)
-    except (OSError, ssl.SSLError, ValueError) as exc:
+    except (FileProblem, OSError, ssl.SSLError, ValueError) as exc:
         trust.client_cert_error = _why(exc)
         return
     trust.sources.append(f"client certificate ({cert})")

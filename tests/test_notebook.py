@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, clean_subprocess_env, run_cli
+from runbooks.books import RUNBOOKS
 from runbooks.examples import NOTEBOOK_SCENARIOS, nbval_config
 
 pytestmark = pytest.mark.notebook
@@ -30,11 +31,13 @@ def test_runbook_runs_headless_against_the_lab(lab, tmp_path, scenario, causes):
     proc = run_cli("run", "network", "-p", "connect_timeout=2", "--output-dir",
                    str(tmp_path / "out"), env=env, timeout=120)
     assert proc.returncode == (1 if causes else 0), proc.stdout + proc.stderr
-    report = json.loads((tmp_path / "out" / "network.json").read_text())
+    folder = _run_folder(proc.stdout)
+    assert folder.parent == tmp_path / "out" and folder.name.startswith("network-")
+    report = json.loads((folder / "network.json").read_text())
     assert report["causes"] == causes and report["schema_version"] == 1
     assert "kernel start" in proc.stdout
     assert proc.stderr == ""  # nothing from the kernel's own start-up reaches the user
-    executed = (tmp_path / "out" / "network.ipynb").read_text()
+    executed = (folder / "network.ipynb").read_text()
     assert '"output_type": "error"' not in executed
     # the canary: the key was in the environment, and is nowhere in what was written
     for text in (executed, json.dumps(report), proc.stdout, proc.stderr):
@@ -53,16 +56,108 @@ def test_papermill_directly(lab, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["verdict"] == "pass"
 
 
-def test_parameters_match_what_papermill_reads():
+def _run_folder(stdout: str) -> Path:
+    return Path(next(line.split(None, 1)[1] for line in stdout.splitlines()
+                     if line.startswith("report:"))).parent
+
+
+@pytest.mark.parametrize("runbook", sorted(RUNBOOKS))
+def test_every_runbook_has_a_notebook_whose_parameters_match_its_table(runbook):
+    """The notebook's parameters cell, what papermill reads from it, and the runbook's own
+    table (which the CLI checks against) are one and the same."""
     from papermill import inspect_notebook
 
     from runbooks.execute import parameters
 
-    ours = parameters("network")
-    theirs = inspect_notebook(str(ROOT / "notebooks" / "network.ipynb"))
-    assert set(ours) == set(theirs)
+    table = RUNBOOKS[runbook].PARAMETERS
+    declared = {n: p for n, p in parameters(runbook).items() if n != "report_path"}
+    assert list(declared) == list(table)
+    for name, p in table.items():
+        assert (declared[name].type, declared[name].default) == (p.type, p.default), name
+    theirs = inspect_notebook(str(ROOT / "notebooks" / f"{runbook}.ipynb"))
+    assert set(theirs) == set(declared) | {"report_path"}
     for name, p in theirs.items():
-        assert p["inferred_type_name"] == ours[name].type and p["help"], name
+        assert p["inferred_type_name"] == (table[name].type.__name__ if name in table else
+                                           "str") and p["help"], name
+
+
+def test_two_runs_at_once_keep_their_own_results(lab, tmp_path):
+    """Same --output-dir, at the same time: each run has its own folder, and each prints the
+    verdict of its own report."""
+    healthy, refused = lab("healthy"), lab("refused")
+    procs = [subprocess.Popen([sys.executable, "-m", "runbooks", "run", "network",
+                               "--output-dir", str(tmp_path / "out")],
+                              env=clean_subprocess_env(**run.env), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for run in (healthy, refused, healthy, refused)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    verdicts = [next(line for line in out.splitlines() if line.startswith("runbook "))
+                for out, _ in outs]
+    assert [p.returncode for p in procs] == [0, 1, 0, 1], outs
+    assert ["pass" in v for v in verdicts] == [True, False, True, False], verdicts
+    folders = [_run_folder(out) for out, _ in outs]
+    assert len(set(folders)) == 4
+    for folder, expect in zip(folders, ([], ["tcp.refused"]) * 2, strict=True):
+        assert json.loads((folder / "network.json").read_text())["causes"] == expect
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_nothing_behind(lab, tmp_path, sig):
+    """Ctrl-C or SIGTERM while the kernel works: the kernel dies, its connection file is
+    removed, no traceback reaches the user, and the partial run folder is removed."""
+    import re
+    import signal
+    import time
+
+    if not hasattr(signal, sig) or sys.platform == "win32":
+        pytest.skip(f"no {sig} to send here")
+    run = lab("blackhole")
+    proc = subprocess.Popen([sys.executable, "-m", "runbooks", "run", "network", "-p",
+                             "connect_timeout=60", "--output-dir", str(tmp_path / "out")],
+                            env=clean_subprocess_env(**run.env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    kernel = None
+    deadline = time.monotonic() + 60
+    while kernel is None and time.monotonic() < deadline:  # wait for its kernel to be working
+        kernel = _kernel_of(proc.pid)
+        time.sleep(0.1)
+    assert kernel, "the run never started a kernel"
+    pid, connection_file = kernel
+    time.sleep(1.0)  # inside the black-holed connect by now
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + getattr(signal, sig), (out, err)
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in out + err
+    assert not Path(connection_file).exists()
+    assert not _alive(pid)
+    assert not any((tmp_path / "out").iterdir())  # the partial run is gone
+    assert re.fullmatch(r"", out)
+
+
+def _kernel_of(parent: int) -> tuple[int, str] | None:
+    """(pid, connection file) of the ipykernel a process started, from /proc."""
+    proc = Path("/proc")
+    if not proc.exists():
+        pytest.skip("no /proc to find the kernel with")
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            args = (d / "cmdline").read_bytes().split(b"\0")
+            stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if b"ipykernel_launcher" in b" ".join(args) and int(stat[1]) == parent:
+            return int(d.name), args[args.index(b"-f") + 1].decode()
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_SCENARIOS))

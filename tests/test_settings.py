@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import clean_subprocess_env, run_cli
-from runbooks.network import diagnose
+from runbooks.books.network import diagnose
 from runbooks.settings import load
 
 FAST = dict(dns_timeout=1.0, connect_timeout=1.0, tls_timeout=1.0, read_timeout=1.0)
@@ -120,5 +120,6 @@ def test_runbook_reads_project_settings_from_where_it_is_run(lab, tmp_path):
            {"env": {"ANTHROPIC_BASE_URL": run.base_url}})
     proc = run_cli("run", "network", "--output-dir", str(tmp_path / "out"), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads((tmp_path / "out" / "network.json").read_text())
+    [path] = (tmp_path / "out").glob("network-*/network.json")  # the run's own folder
+    report = json.loads(path.read_text())
     assert report["target"]["url"] == run.base_url

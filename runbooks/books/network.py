@@ -1,122 +1,67 @@
-"""The network runbook: target → trust → proxy → DNS → TCP (per family) → CONNECT → TLS → HTTP.
+"""The network runbook: target → settings → trust → proxy → DNS → TCP (per family) → CONNECT →
+TLS → HTTP.
 
 When a proxy variable is in effect for the target (as Claude Code picks it), the
 path is the one the client takes: DNS and TCP go to the proxy, a ``CONNECT``
 asks it for a tunnel, and TLS and HTTP run through that tunnel.
 
-Each step is a method that returns its :class:`~runbooks.result.Check` and
-records it, so the notebook can run and explain one step per cell while
-``runbooks doctor`` runs them all (:func:`diagnose`). A step that depends on
-an earlier one that failed is skipped with a reason, never left hanging.
+Each step is a method that returns its :class:`~runbooks.result.Check` and records it, so
+the notebook runs and explains one step per cell while ``runbooks doctor`` runs them all.
+A step that depends on an earlier one that failed is skipped with a reason, never left
+hanging. Recording, guarding and the report are the shared runbook shape
+(:mod:`runbooks.runbook`).
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
-from . import dns as _dns
-from . import http as _http
-from . import proxy as _proxy
-from . import settings as _settings
-from . import tcp as _tcp
-from . import tls as _tls
-from .addr import is_ip_literal
-from .budget import Budget
-from .environment import ClaudeVersion, describe, proxy_settings
-from .result import Check, Report, Status
-from .target import Target, Trust, load_trust, resolve_target
+from .. import dns as _dns
+from .. import http as _http
+from .. import proxy as _proxy
+from .. import settings as _settings
+from .. import tcp as _tcp
+from .. import tls as _tls
+from ..addr import is_ip_literal
+from ..environment import proxy_settings
+from ..params import merge
+from ..result import Check, Report, Status
+from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
+from ..target import Trust, load_trust
 
-__all__ = ["NetworkRun", "diagnose", "PARAMETERS"]
-
-#: The runbook's parameters: name → (type, default, help). The notebook's
-#: parameters cell and the CLI options are checked against this table.
-PARAMETERS: dict[str, tuple[type, object, str]] = {
-    "base_url": (str, "", "API endpoint; empty = ANTHROPIC_BASE_URL, else https://api.anthropic.com"),
-    "nameserver": (str, "", "ask this DNS server (IP[:port]) instead of the system resolver"),
-    "resolve": (str, "", "curl-style pins HOST:ADDR[,HOST:ADDR…]: skip DNS for these hosts"),
-    "dns_timeout": (float, 3.0, "seconds for each DNS lookup"),
-    "connect_timeout": (float, 5.0, "seconds for a TCP connect (both families race)"),
-    "tls_timeout": (float, 5.0, "seconds for the TLS handshake"),
-    "read_timeout": (float, 10.0, "seconds to wait for the first byte of the answer"),
-}
+__all__ = ["NetworkRun", "diagnose"]
 
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-class NetworkRun:
+class NetworkRun(Runbook):
     """One diagnosis of the path to the API, step by step."""
 
-    runbook = "network"
+    id = "network"
+    title = "Network: can this machine reach the API?"
+    PARAMETERS = merge(COMMON, NETWORK_PATH)
+    STEPS = ("check_target", "check_settings", "check_trust", "check_proxy", "check_dns",
+             "check_tcp", "check_connect", "check_tls", "check_http")
 
-    def __init__(self, target: Target, budget: Budget | None = None,
-                 resolver: _dns.Resolver | None = None,
-                 env: Mapping[str, str] | None = None,
-                 settings: _settings.Effective | None = None) -> None:
-        self.env = os.environ if env is None else env
-        #: the settings files read (none when the caller gave the environment as final)
-        self.settings = settings or _settings.Effective(dict(self.env), [], {}, {})
-        self.target = target
-        self.budget = budget or Budget()
-        self.resolver = resolver or _dns.Resolver()
-        self.checks: dict[str, Check] = {}
+    def __init__(self, context: Context, **options: Any) -> None:
+        super().__init__(context, **options)
+        self.settings = context.settings
+        self.resolver = context.resolver
         self.trust: Trust | None = None
         self.addresses: list[str] = []
         self.lookups: dict[str, _dns.Lookup] = {}
         self.dns_ms: float | None = None
         self.connected: list[str] = []  # addresses that accepted a connection, preferred first
-        self.started = time.time()
-        self._t0 = time.perf_counter()
-        self._claude = ClaudeVersion()
-        self.proxy = _proxy.choose_proxy(self.env, target.host, target.port)
+        self.proxy = _proxy.choose_proxy(self.env, self.target.host, self.target.port)
 
     @property
     def via_proxy(self) -> bool:
         """True when the path to the API goes through a proxy (as Claude Code's does)."""
         return self.proxy is not None and self.proxy.in_effect
-
-    @classmethod
-    def from_parameters(cls, base_url: str = "", nameserver: str = "", resolve: str = "",
-                        dns_timeout: float = 3.0, connect_timeout: float = 5.0,
-                        tls_timeout: float = 5.0, read_timeout: float = 10.0,
-                        env: Mapping[str, str] | None = None,
-                        project_dir: os.PathLike | None = None,
-                        settings_file: str = "") -> "NetworkRun":
-        """Build a run from the runbook's parameters (see :data:`PARAMETERS`).
-
-        ``env`` is the shell's environment (default: this process's); the ``env`` blocks of
-        Claude Code's settings files are laid over it, as the client does."""
-        budget = Budget(dns=dns_timeout, connect=connect_timeout, tls=tls_timeout,
-                        read=read_timeout)
-        eff = _settings.load(env, None if project_dir is None else Path(project_dir),
-                             Path(settings_file) if settings_file else None)
-        target = resolve_target(base_url or None, eff.env, eff.source_of("ANTHROPIC_BASE_URL"))
-        return cls(target, budget, _dns.Resolver.from_options(nameserver, resolve), eff.env,
-                   eff)
-
-    # -- bookkeeping ---------------------------------------------------------------------------
-    def _record(self, check: Check) -> Check:
-        self.checks[check.id] = check  # re-running a notebook cell replaces, never duplicates
-        return check
-
-    def _guard(self, check_id: str, title: str, fn: Callable[[], list[Check] | Check]):
-        start = time.perf_counter()
-        try:
-            out = fn()
-        except Exception as exc:  # a crashing check is a result, and the run goes on
-            out = Check(check_id, title, Status.ERROR,
-                        f"the check itself failed: {type(exc).__name__}: {exc}",
-                        duration_s=time.perf_counter() - start)
-        for c in out if isinstance(out, list) else [out]:
-            self._record(c)
-        return out
-
-    def _skip(self, check_id: str, title: str, why: str) -> Check:
-        return self._record(Check(check_id, title, Status.SKIP, why))
 
     # -- steps -----------------------------------------------------------------------------
     def check_target(self) -> Check:
@@ -136,13 +81,13 @@ class NetworkRun:
                                   "resolver": self.resolver.describe(),
                                   "pins": {h: list(a) for h, a in self.resolver.pins.items()}})
 
-        return self._guard("target", "Target", run)
+        return self.guard("target", "Target", run)
 
     def check_settings(self) -> Check:
         """Claude Code's settings files: their ``env`` blocks override the shell."""
         eff = self.settings
         if not eff.files:
-            return self._skip("settings", "Settings", "no Claude Code settings file found")
+            return self.skip("settings", "Settings", "no Claude Code settings file found")
 
         def run() -> Check:
             details = {"files": [f.to_dict() for f in eff.files],
@@ -167,32 +112,39 @@ class NetworkRun:
             return Check("settings", "Settings", Status.PASS,
                          "these checks use " + ", ".join(parts) + note, details=details)
 
-        return self._guard("settings", "Settings", run)
+        return self.guard("settings", "Settings", run)
 
     def check_trust(self) -> Check:
-        """The CA roots the client trusts: bundled + system + NODE_EXTRA_CA_CERTS."""
-        if self.target.scheme != "https":
-            self.trust = None
-            return self._skip("trust", "Trust store", "plain http:// target: no TLS")
+        """The CA roots the client trusts: bundled + system + NODE_EXTRA_CA_CERTS, and the
+        client certificate it presents. Checked for an http:// target too: a broken file is
+        harmless there today and fails the moment the target is https://."""
+        plain = self.target.scheme != "https"
 
         def run() -> Check:
             self.trust = trust = load_trust(self.env)
             details = {"sources": trust.sources, "NODE_EXTRA_CA_CERTS": trust.extra_ca_file,
                        "extra_ca_count": trust.extra_ca_count,
                        "CLAUDE_CODE_CLIENT_CERT": trust.client_cert}
+            bad = Status.WARN if plain else Status.FAIL
+            later = (" (harmless for this http:// target; it fails the moment the target is "
+                     "https://)") if plain else ""
             if trust.extra_ca_error:
-                return Check("trust", "Trust store", Status.FAIL,
+                return Check("trust", "Trust store", bad,
                              f"NODE_EXTRA_CA_CERTS={trust.extra_ca_file} is unusable: "
-                             f"{trust.extra_ca_error}", cause="config.ca_file_invalid",
+                             f"{trust.extra_ca_error}{later}", cause="config.ca_file_invalid",
                              details=details)
             if trust.client_cert_error:
-                return Check("trust", "Trust store", Status.FAIL,
+                return Check("trust", "Trust store", bad,
                              f"the client certificate (CLAUDE_CODE_CLIENT_CERT="
-                             f"{trust.client_cert or ''}) is unusable: {trust.client_cert_error}",
+                             f"{trust.client_cert or ''}) is unusable: "
+                             f"{trust.client_cert_error}{later}",
                              cause="config.ca_file_invalid", details=details,
                              fix="Point CLAUDE_CODE_CLIENT_CERT and CLAUDE_CODE_CLIENT_KEY at "
                                  "readable PEM files that belong together; an encrypted key "
                                  "needs CLAUDE_CODE_CLIENT_KEY_PASSPHRASE.")
+            if plain:
+                return Check("trust", "Trust store", Status.SKIP,
+                             "plain http:// target: no TLS", details=details)
             extra = ""
             if trust.extra_ca_file:
                 extra = (f" + {trust.extra_ca_count} CA(s) from NODE_EXTRA_CA_CERTS"
@@ -203,13 +155,13 @@ class NetworkRun:
                          " + ".join(s.split(" (")[0] for s in trust.sources[:2]) + extra,
                          details=details)
 
-        return self._guard("trust", "Trust store", run)
+        return self.guard("trust", "Trust store", run)
 
     def check_proxy(self) -> Check:
         """Which proxy Claude Code would use for this target, if any, and whether it is usable."""
         p = self.proxy
         if p is None:
-            return self._skip("proxy", "Proxy", "no proxy variable set: Claude Code connects "
+            return self.skip("proxy", "Proxy", "no proxy variable set: Claude Code connects "
                               "directly")
 
         def run() -> Check:
@@ -233,7 +185,7 @@ class NetworkRun:
                          f"{p.var}={p.shown}{auth}: DNS and TCP below go to the proxy, TLS "
                          "and HTTP through its tunnel", details=details)
 
-        return self._guard("proxy", "Proxy", run)
+        return self.guard("proxy", "Proxy", run)
 
     def _dns_host(self) -> tuple[str, bool]:
         """The name this machine must resolve: the proxy's when the path goes through one."""
@@ -289,12 +241,12 @@ class NetworkRun:
             return Check("dns", "DNS", Status.FAIL, f"{whose}{host} does not resolve: " + line,
                          cause="dns.nxdomain", details=details, duration_s=took)
 
-        return self._guard("dns", "DNS", run)
+        return self.guard("dns", "DNS", run)
 
     def check_tcp(self) -> list[Check]:
         """A TCP connect per address family, both at once."""
         if not self.addresses:
-            return [self._skip("tcp", "TCP", "skipped: no address to connect to (see DNS)")]
+            return [self.skip("tcp", "TCP", "skipped: no address to connect to (see DNS)")]
 
         def run() -> list[Check]:
             port = self.proxy.port if self.via_proxy else self.target.port
@@ -335,7 +287,7 @@ class NetworkRun:
                                         details=details, duration_s=took))
             return checks
 
-        return self._guard("tcp", "TCP", run)
+        return self.guard("tcp", "TCP", run)
 
     def _address(self) -> str | None:
         return self.connected[0] if self.connected else None
@@ -345,14 +297,14 @@ class NetworkRun:
         if not self.via_proxy:
             return None  # no proxy, no step (nothing is recorded)
         if self.target.scheme != "https":
-            return self._skip("connect", "CONNECT", "plain http:// target: the proxy "
+            return self.skip("connect", "CONNECT", "plain http:// target: the proxy "
                               "forwards the request itself (see HTTP)")
         if self.proxy.tls:
-            return self._skip("connect", "CONNECT", "TLS proxy: the tunnel is checked by the "
+            return self.skip("connect", "CONNECT", "TLS proxy: the tunnel is checked by the "
                               "HTTP step")
         addr = self._address()
         if addr is None:
-            return self._skip("connect", "CONNECT", "skipped: no connection to the proxy "
+            return self.skip("connect", "CONNECT", "skipped: no connection to the proxy "
                               "(see TCP)")
         t = self.target
 
@@ -372,24 +324,24 @@ class NetworkRun:
             return Check("connect", "CONNECT", Status.FAIL, tun.fault.message,
                          cause=tun.fault.cause, details=details, duration_s=tun.duration_s)
 
-        return self._guard("connect", "CONNECT", run)
+        return self.guard("connect", "CONNECT", run)
 
     def check_tls(self) -> Check:
         """The handshake and the presented chain, verified as the client would."""
         if self.target.scheme != "https":
-            return self._skip("tls", "TLS", "plain http:// target: no TLS")
+            return self.skip("tls", "TLS", "plain http:// target: no TLS")
         addr = self._address()
         if addr is None:
-            return self._skip("tls", "TLS", "skipped: no TCP connection (see TCP)")
+            return self.skip("tls", "TLS", "skipped: no TCP connection (see TCP)")
         if self.trust is None:
             self.check_trust()
         if self.trust is None:  # the trust step itself crashed: its error says why
-            return self._skip("tls", "TLS", "skipped: no trust store (see Trust store)")
+            return self.skip("tls", "TLS", "skipped: no trust store (see Trust store)")
         if self.via_proxy and self.proxy.tls:
-            return self._skip("tls", "TLS", "TLS inside a TLS proxy: checked by the HTTP step")
+            return self.skip("tls", "TLS", "TLS inside a TLS proxy: checked by the HTTP step")
         tunnel = self.checks.get("connect")
         if self.via_proxy and (tunnel is None or tunnel.status != Status.PASS):
-            return self._skip("tls", "TLS", "skipped: no tunnel through the proxy (see CONNECT)")
+            return self.skip("tls", "TLS", "skipped: no tunnel through the proxy (see CONNECT)")
         ctx = self.trust.context
         opener = None
         if self.via_proxy:
@@ -429,18 +381,18 @@ class NetworkRun:
             return Check("tls", "TLS", Status.FAIL, summary, cause=fault.cause, fix=fix,
                          details=details, duration_s=hs.duration_s)
 
-        return self._guard("tls", "TLS", run)
+        return self.guard("tls", "TLS", run)
 
     def check_http(self) -> Check:
         """One credential-less request: does the API itself answer, and how fast."""
         addr = self._address()
         if addr is None:
-            return self._skip("http", "HTTP", "skipped: no TCP connection (see TCP)")
+            return self.skip("http", "HTTP", "skipped: no TCP connection (see TCP)")
         tls = self.checks.get("tls")
         tls_in_proxy = self.via_proxy and self.proxy.tls
         if (self.target.scheme == "https" and tls is not None and tls.status != Status.PASS
                 and not tls_in_proxy):
-            return self._skip("http", "HTTP", "skipped: no trusted TLS channel (see TLS)")
+            return self.skip("http", "HTTP", "skipped: no trusted TLS channel (see TLS)")
 
         def run() -> Check:
             ctx = self.trust.context if self.trust else None
@@ -462,7 +414,7 @@ class NetworkRun:
             return Check("http", "HTTP", Status.FAIL, ex.summary, cause=ex.cause, fix=ex.fix,
                          details=details, duration_s=took)
 
-        return self._guard("http", "HTTP", run)
+        return self.guard("http", "HTTP", run)
 
     def _blame_bypass(self) -> None:
         """NO_PROXY sent the target direct, and the direct path failed: say so on the Proxy
@@ -482,7 +434,7 @@ class NetworkRun:
                                         "error": through.fault.message if through.fault else None}
             summary += ("; through the proxy the tunnel opens" if through.ok else
                         f"; the proxy does not help either ({through.fault.message})")
-        self._record(Check("proxy", "Proxy", Status.WARN, summary, cause="proxy.bypassed",
+        self.record(Check("proxy", "Proxy", Status.WARN, summary, cause="proxy.bypassed",
                            details=details))
 
     def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _proxy.Tunnel | None:
@@ -507,32 +459,10 @@ class NetworkRun:
             tunnel.sock.close()
         return tunnel
 
-    # -- the whole run -------------------------------------------------------------------------
-    def run_all(self) -> Report:
-        self.check_target()
-        self.check_settings()
-        self.check_trust()
-        self.check_proxy()
-        self.check_dns()
-        self.check_tcp()
-        self.check_connect()
-        self.check_tls()
-        self.check_http()
-        return self.report()
-
-    def report(self) -> Report:
+    def finish(self) -> None:
         self._blame_bypass()
-        return Report(
-            runbook=self.runbook,
-            target=self.target.to_dict(),
-            checks=list(self.checks.values()),
-            environment=describe(self._claude),
-            budget=self.budget.to_dict(),
-            started_at=self.started,
-            duration_s=time.perf_counter() - self._t0,
-        )
 
 
-def diagnose(base_url: str = "", *, env: Mapping[str, str] | None = None, **params) -> Report:
+def diagnose(base_url: str = "", *, env: Mapping[str, str] | None = None, **params: Any) -> Report:
     """Run every network check against ``base_url`` (or what Claude Code would use)."""
     return NetworkRun.from_parameters(base_url=base_url, env=env, **params).run_all()

@@ -1,0 +1,24 @@
+"""The runbooks, one module each, holding only their steps (the shared shape is
+:mod:`runbooks.runbook`; the probes they call are the flat modules beside it).
+
+``RUNBOOKS`` maps each runbook's id (its notebook is ``notebooks/<id>.ipynb``) to its class,
+in the order ``runbooks doctor`` runs them.
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from ..runbook import Runbook
+from .network import NetworkRun
+
+__all__ = ["RUNBOOKS", "get"]
+
+RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun,)}
+
+
+def get(runbook_id: str) -> type[Runbook]:
+    try:
+        return RUNBOOKS[runbook_id]
+    except KeyError:
+        raise UsageError(f"unknown runbook {runbook_id!r}; available: "
+                         f"{', '.join(RUNBOOKS)}") from None

@@ -1,0 +1,206 @@
+"""What every runbook is: steps that record checks, on one shared context.
+
+A runbook module (``runbooks/books/<id>.py``) holds only its steps. This module holds what
+they all do the same way:
+
+- **the context** (:class:`Context`): the environment Claude Code would run with (the
+  shell's, with the ``env`` blocks of its settings files laid over it), the endpoint, the
+  time budgets and the resolver. ``runbooks doctor`` builds it once and hands it to every
+  runbook, so they all diagnose the same configuration;
+- **the parameter table** (:data:`Runbook.PARAMETERS`): checked the same way for the
+  doctor's options, ``runbooks run -p``, and a notebook's parameters cell
+  (:mod:`runbooks.params`);
+- **recording** (a re-run notebook cell replaces its check, never duplicates it),
+  **guarding** (a check that crashes becomes an ``error`` result and the run goes on),
+  **skipping with a reason**, and **the report**.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from . import dns as _dns
+from . import settings as _settings
+from .budget import Budget
+from .environment import ClaudeVersion, describe
+from .files import FileProblem, read_bytes
+from .masking import register_env
+from .params import Param, check_all, seconds, text
+from .result import Check, Report, Status
+from .target import Target, check_url, resolve_target
+
+__all__ = ["Context", "Runbook", "COMMON", "NETWORK_PATH"]
+
+
+def _settings_file(value: str) -> None:
+    if value.lstrip().startswith("{"):  # claude --settings also takes the JSON itself
+        return
+    try:
+        read_bytes(value, 1)  # only whether it is a regular file: the size is checked later
+    except FileProblem as exc:
+        if "over the" not in exc.reason:
+            raise ValueError(f"the settings file {exc.reason}") from None
+
+
+#: Parameters every runbook takes: which endpoint, and which extra settings file.
+COMMON: tuple[Param, ...] = (
+    text("base_url", "", "API endpoint; empty = ANTHROPIC_BASE_URL, else "
+         "https://api.anthropic.com", lambda v: check_url(v, credentials=False), "URL"),
+    text("settings", "", "a settings file (or JSON), as `claude --settings` takes it",
+         _settings_file, "FILE"),
+)
+
+#: How the path to the API is walked: resolver and time budgets (network, timeouts, …).
+NETWORK_PATH: tuple[Param, ...] = (
+    text("nameserver", "", "ask this DNS server (IP[:port]) instead of the system resolver",
+         _dns.check_nameserver, "IP[:PORT]"),
+    text("resolve", "", "curl-style pins HOST:ADDR[,HOST:ADDR…]: skip DNS for these hosts",
+         lambda v: [_dns.check_resolve(p) for p in _dns.split_pins(v)], "HOST:ADDR[,…]"),
+    seconds("dns_timeout", 3.0, "seconds for each DNS lookup (A and AAAA run at once)"),
+    seconds("connect_timeout", 5.0, "seconds for a TCP connect (IPv6 and IPv4 race)"),
+    seconds("tls_timeout", 5.0, "seconds for the TLS handshake"),
+    seconds("read_timeout", 10.0, "seconds to wait for the first byte of the answer"),
+)
+
+
+@dataclass
+class Context:
+    """The configuration every runbook of one run diagnoses."""
+
+    shell: Mapping[str, str]  # the shell's environment, as given
+    settings: _settings.Effective  # the settings files read, and what they set
+    target: Target
+    budget: Budget = field(default_factory=Budget)
+    resolver: _dns.Resolver = field(default_factory=_dns.Resolver)
+    project_dir: Path = field(default_factory=Path.cwd)
+    claude: ClaudeVersion | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the checked parameters
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment Claude Code would run with."""
+        return self.settings.env
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None,
+              project_dir: os.PathLike | None = None, settings_final: bool = False,
+              ask_claude: bool = True) -> Context:
+        """From checked parameter values. ``env`` is the shell's environment (default:
+        this process's); ``settings_final`` means it already is the client's final
+        environment, and no settings file is read."""
+        shell = os.environ if env is None else env
+        project = Path.cwd() if project_dir is None else Path(project_dir)
+        if settings_final:
+            eff = _settings.Effective(dict(shell), [], {}, {})
+        else:
+            flag = values.get("settings") or None
+            eff = _settings.load(shell, project, flag)
+        register_env(shell)
+        register_env(eff.env)
+        target = resolve_target(values.get("base_url") or None, eff.env,
+                                eff.source_of("ANTHROPIC_BASE_URL"))
+        budget = Budget(**{k: values[f"{k}_timeout"] for k in ("dns", "connect", "tls", "read")
+                           if f"{k}_timeout" in values})
+        resolver = _dns.Resolver.from_options(values.get("nameserver", ""),
+                                              values.get("resolve", ""))
+        return cls(shell, eff, target, budget, resolver, project,
+                   ClaudeVersion() if ask_claude else None, dict(values))
+
+
+class Runbook:
+    """A runbook: an ordered list of steps, each a method that returns and records checks.
+
+    Subclasses set :attr:`id`, :attr:`title`, :attr:`PARAMETERS` and :attr:`STEPS`, and
+    write one ``check_*`` method per step, each guarded with :meth:`guard`."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    #: every parameter, shared ones (COMMON, …) first; the notebook declares the same
+    PARAMETERS: ClassVar[dict[str, Param]]
+    #: the step methods, in order; ``run_all`` calls them, the notebook one per cell
+    STEPS: ClassVar[tuple[str, ...]]
+
+    def __init__(self, context: Context, **options: Any) -> None:
+        self.ctx = context
+        self.options = options
+        self.checks: dict[str, Check] = {}
+        self.started = time.time()
+        self._t0 = time.perf_counter()
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def from_parameters(cls, *, env: Mapping[str, str] | None = None,
+                        project_dir: os.PathLike | None = None,
+                        context: Context | None = None, **params: Any) -> Runbook:
+        """Build a run from the runbook's parameters (its notebook's parameters cell).
+        Every value is checked first: a bad one raises UsageError naming it."""
+        params.pop("report_path", None)  # the notebook's own output, not a runbook's input
+        values = check_all(cls.PARAMETERS, params, cls.id)
+        ctx = context or Context.build(values, env, project_dir)
+        return cls(ctx, **{k: v for k, v in values.items() if k not in _SHARED})
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    @property
+    def env(self) -> dict[str, str]:
+        return self.ctx.env
+
+    @property
+    def target(self) -> Target:
+        return self.ctx.target
+
+    @property
+    def budget(self) -> Budget:
+        return self.ctx.budget
+
+    def record(self, check: Check) -> Check:
+        self.checks[check.id] = check  # re-running a notebook cell replaces, never duplicates
+        return check
+
+    def guard(self, check_id: str, title: str, fn: Callable[[], list[Check] | Check]):
+        """Run one check; if it crashes, record an ``error`` result instead and go on."""
+        start = time.perf_counter()
+        try:
+            out = fn()
+        except Exception as exc:  # noqa: BLE001 - a crashing check is a result
+            out = Check(check_id, title, Status.ERROR,
+                        f"the check itself failed: {type(exc).__name__}: {exc}",
+                        duration_s=time.perf_counter() - start)
+        for c in out if isinstance(out, list) else [out]:
+            self.record(c)
+        return out
+
+    def skip(self, check_id: str, title: str, why: str) -> Check:
+        return self.record(Check(check_id, title, Status.SKIP, why))
+
+    def passed(self, check_id: str) -> bool:
+        c = self.checks.get(check_id)
+        return c is not None and c.status == Status.PASS
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run_all(self) -> Report:
+        for step in self.STEPS:
+            getattr(self, step)()
+        return self.report()
+
+    def finish(self) -> None:
+        """Called once before the report is made: late conclusions drawn across steps."""
+
+    def report(self) -> Report:
+        self.finish()
+        return Report(
+            runbook=self.id,
+            target=self.target.to_dict(),
+            checks=list(self.checks.values()),
+            environment=describe(self.ctx.claude),
+            budget=self.budget.to_dict(),
+            started_at=self.started,
+            duration_s=time.perf_counter() - self._t0,
+        )
+
+
+_SHARED = {p.name for p in COMMON + NETWORK_PATH}
