@@ -23,7 +23,8 @@ from .budget import Budget
 from .classify import Fault, classify_http
 from .target import Target
 
-__all__ = ["Exchange", "probe", "judge_response", "USER_AGENT"]
+__all__ = ["ERROR_CAUSES", "USER_AGENT", "Exchange", "anthropic_shape", "first_sse_event",
+           "judge_response", "probe"]
 
 USER_AGENT = "claude-code-runbooks/0.1 (connection diagnosis; no credential sent)"
 _MAX_BODY = 64 * 1024
@@ -97,21 +98,70 @@ def _title(body: bytes) -> str:
     return " ".join(body[:80].decode("utf-8", "replace").split())
 
 
-def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool, str | None, str]:
-    """(is_ok, cause, summary) for an answer to the credential-less probe."""
-    ctype = headers.get("content-type", "").split(";")[0].strip()
-    rid = headers.get("request-id")
-    err_type = None
+#: The API's error kinds (facts §3) → the cause a keyless probe reports for them.
+ERROR_CAUSES = {"overloaded_error": "overloaded", "rate_limit_error": "ratelimit.exceeded",
+                "api_error": "http.server_error", "timeout_error": "http.server_error",
+                "billing_error": "auth.billing", "permission_error": "auth.forbidden"}
+
+
+def first_sse_event(body: bytes) -> tuple[str, dict[str, Any] | None] | None:
+    """(event name, data) of the first server-sent event in ``body``, if there is one."""
+    text = body.decode("utf-8", "replace").replace("\r\n", "\n")
+    block = text.lstrip("\n").split("\n\n", 1)[0]
+    event, data_lines = "message", []
+    for line in block.split("\n"):
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data_lines.append(line[5:].strip())
+    if not data_lines and event == "message":
+        return None
+    try:
+        data = json.loads("\n".join(data_lines)) if data_lines else None
+    except ValueError:
+        data = None
+    return event, data if isinstance(data, dict) else None
+
+
+def anthropic_shape(ctype: str, body: bytes) -> tuple[str, str | None] | None:
+    """What an answer is, if it is Anthropic-shaped: ``("error", kind)`` for an error (JSON,
+    or an SSE ``error`` event), ``("message", None)`` for a message or a message stream.
+    HTML and anything else is None: not the API."""
+    if ctype == "text/event-stream":
+        first = first_sse_event(body)
+        if first is None:
+            return None
+        event, data = first
+        if event == "error" or (data or {}).get("type") == "error":
+            return "error", ((data or {}).get("error") or {}).get("type") or "error"
+        if event == "message_start" or (data or {}).get("type") == "message_start":
+            return "message", None
+        return None
     try:
         data = json.loads(body) if body else None
-        if isinstance(data, dict) and data.get("type") == "error":
-            err_type = (data.get("error") or {}).get("type") or "error"
     except (ValueError, UnicodeDecodeError):
-        data = None
-    api_shaped = err_type is not None or (rid is not None and ctype == "application/json")
+        return None
+    if isinstance(data, dict) and data.get("type") == "error":
+        return "error", (data.get("error") or {}).get("type") or "error"
+    if isinstance(data, dict) and data.get("type") == "message" and "content" in data:
+        return "message", None
+    return None
+
+
+def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool, str | None, str]:
+    """(is_ok, cause, summary) for an answer to the credential-less probe.
+
+    Anthropic-shaped answers are the API (or a compatible gateway): its JSON errors, a JSON
+    message, or a message stream; so is JSON carrying a ``request-id``. HTML and other bodies
+    are not (a captive portal, a web page, a wrong base URL)."""
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    rid = headers.get("request-id")
+    shape = anthropic_shape(ctype, body)
+    err_type = shape[1] if shape and shape[0] == "error" else None
+    api_shaped = shape is not None or (rid is not None and ctype == "application/json")
     rid_note = f", request-id {rid}" if rid else ""
-    if code == 529:
-        return False, "overloaded", f"529 {err_type or 'overloaded'}: the service is overloaded"
+    if code == 529 or err_type == "overloaded_error":
+        return False, "overloaded", f"{code} {err_type or 'overloaded'}: the service is overloaded"
     if code == 429:
         retry = headers.get("retry-after")
         if retry:
@@ -125,6 +175,13 @@ def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool
     if code >= 500:
         shown = err_type or (_title(body) if ctype == "text/html" else ctype or "no body")
         return False, "http.server_error", f"{code} {shown}{rid_note}"
+    if 200 <= code < 300 and err_type and err_type in ERROR_CAUSES:
+        # an error inside a 200 stream (facts §3): the stream's own kind
+        return False, ERROR_CAUSES[err_type], f"{code} stream carrying an {err_type} event{rid_note}"
+    if shape == ("message", None):
+        kind = "message stream" if ctype == "text/event-stream" else "message"
+        return True, None, (f"the API answered {code} with a {kind} without a key (an "
+                            f"Anthropic-compatible gateway that supplies its own){rid_note}")
     if api_shaped:
         what = f"{code} {err_type}" if err_type else f"{code}"
         expected = " (expected without a key)" if code in (401, 400) else ""
@@ -166,9 +223,11 @@ def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budge
             resp = client.send(req, stream=True)
             try:
                 body = b""
+                stream = "text/event-stream" in resp.headers.get("content-type", "")
                 for chunk in resp.iter_bytes():
                     body += chunk
-                    if len(body) >= _MAX_BODY:
+                    # a stream may go on for long: its first event says what it is
+                    if len(body) >= _MAX_BODY or (stream and b"\n\n" in body.lstrip(b"\n")):
                         break
             finally:
                 resp.close()

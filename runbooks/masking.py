@@ -34,6 +34,8 @@ _KEY_RE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}")
 _USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s:@/'\"<>]*):([^\s'\"<>]*)@")
 # scheme://token@ (no colon): a user name that is a token (GitHub-style) is masked too
 _USERONLY_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s:@/'\"<>]{16,})@")
+# user:password@host with no scheme (how proxy values are often written)
+_BARE_USERINFO_RE = re.compile(r"(?<![\w/:@.\-])([\w.\-]+):(?!//)([^\s'\"<>@]+)@(?=[\w\[])")
 _URL_RE = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s'\"<>]+")
 _QUERY_RE = re.compile(r"([?&;][^=&#\s]+=)([^&#\s]*)")
 #: Query parameters that are never secret and help a reader (``/v1/messages?beta=true``).
@@ -100,7 +102,8 @@ def _mask_query(url: str) -> str:
 
 def _mask_userinfo(text: str) -> str:
     text = _USERINFO_RE.sub(lambda m: f"{m.group(1)}{_user(m.group(2))}:{_MASK}@", text)
-    return _USERONLY_RE.sub(lambda m: f"{m.group(1)}{_MASK}@", text)
+    text = _USERONLY_RE.sub(lambda m: f"{m.group(1)}{_MASK}@", text)
+    return _BARE_USERINFO_RE.sub(lambda m: f"{_user(m.group(1))}:{_MASK}@", text)
 
 
 def _user(name: str) -> str:

@@ -65,12 +65,6 @@ def test_triage_only_offers_runbooks_that_exist(capsys):
     assert offered and offered <= set(available())
 
 
-def test_list_shows_the_network_runbook_and_its_parameters(capsys):
-    assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("network") and "connect_timeout" in out
-
-
 def test_blackhole_doctor_ends_near_its_budget():
     # bounded time is a correctness property: nothing waits on an OS default
     from runbooks.lab import running
@@ -106,3 +100,97 @@ def test_lab_start_prints_env_and_stops_cleanly_on_ctrl_c():
 def test_python_dash_m_works():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("runbooks ")
+
+
+# -- triage: text, standard input, files; ranked; JSON -------------------------------------------
+REFUSED = "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)"
+
+
+def test_triage_reads_standard_input_and_files_binary_bytes_included(tmp_path):
+    log = tmp_path / "debug.txt"
+    log.write_bytes(b"\x00\xff\xfe binary noise \n" * 1000 + REFUSED.encode() + b"\n\xc3\x28")
+    by_file = run_cli("triage", "--file", str(log), "--json")
+    by_stdin = subprocess.run([sys.executable, "-m", "runbooks", "triage", "-", "--json"],
+                              input=log.read_bytes(), capture_output=True, timeout=30,
+                              env=clean_subprocess_env())
+    assert by_file.returncode == 0 and by_stdin.returncode == 0, by_file.stderr
+    assert json.loads(by_file.stdout) == json.loads(by_stdin.stdout)
+    assert json.loads(by_file.stdout)["causes"][0]["cause"] == "tcp.refused"
+
+
+def test_triage_json_is_ranked_best_first_with_every_field(capsys):
+    assert main(["triage", "--json", "Request timed out. ... set API_TIMEOUT_MS above 300."]) == 0
+    causes = json.loads(capsys.readouterr().out)["causes"]
+    assert causes and all(set(c) == {"cause", "title", "page", "runbook"} for c in causes)
+    # the longer, more specific signature ranks first
+    assert causes[0]["cause"] == "config.timeout_too_low"
+    assert causes[0]["page"].endswith("timeouts/#config.timeout_too_low")
+
+
+def test_triage_json_with_nothing_found_exits_1(capsys):
+    assert main(["triage", "--json", "all is well"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"causes": []}
+
+
+def test_triage_dash_is_standard_input_not_a_message():
+    proc = subprocess.run([sys.executable, "-m", "runbooks", "triage", "-"], input=b"",
+                          capture_output=True, timeout=30, env=clean_subprocess_env())
+    assert proc.returncode == 2 and b"no error text" in proc.stderr
+
+
+# -- output that cannot be written ----------------------------------------------------------------
+def test_a_closed_pipe_is_not_a_traceback():
+    """`runbooks list | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    import shutil
+
+    if not shutil.which("head") or sys.platform == "win32":
+        pytest.skip("needs a POSIX shell pipeline")
+    proc = subprocess.run(f"{sys.executable} -m runbooks lab list | head -c 1", shell=True,
+                          capture_output=True, text=True, timeout=30, env=clean_subprocess_env())
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_a_full_disk_is_one_line():
+    from pathlib import Path
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "runbooks", "lab", "list"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=30,
+                              env=clean_subprocess_env())
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert "No space left" in proc.stderr
+
+
+# -- the lab cleans up however it is stopped -----------------------------------------------------
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_lab_start_removes_its_folder_on_every_stop_signal(sig, tmp_path):
+    """The lab's temporary folder holds private keys (the TLS proxy's): gone on Ctrl-C,
+    SIGTERM, and SIGHUP (a closed terminal) alike."""
+    if not hasattr(signal, sig):
+        pytest.skip(f"no {sig} here")
+    env = clean_subprocess_env(TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "runbooks", "lab", "start", "proxy-tls",
+                             "--json"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        json.loads(proc.stdout.readline())
+        assert list(tmp_path.glob("runbooks-lab-*")), "the lab made no folder"
+        proc.send_signal(getattr(signal, sig))
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    assert not list(tmp_path.glob("runbooks-lab-*"))
+
+
+def test_list_shows_every_runbook_with_its_parameters(capsys):
+    from runbooks.books import RUNBOOKS
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for rid, cls in RUNBOOKS.items():
+        assert f"{rid}: " in out
+        for name in cls.PARAMETERS:
+            assert f"-p {name}=" in out

@@ -7,7 +7,8 @@ Without ``x-api-key`` or ``Authorization`` it answers 401 like the API.
 Every answer carries a ``request-id``; errors are Anthropic-shaped JSON.
 
 A *behaviour* turns the same server into a fault: rate limited, overloaded,
-server error, a stream that stalls mid-way, a captive portal.
+server error, a stream that stalls mid-way, a captive portal; or into an
+Anthropic-compatible gateway that answers keyless requests with a real stream.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["FakeAPI", "BEHAVIOURS", "LAB_REPLY"]
 
 LAB_REPLY = "Hello from the lab."
 BEHAVIOURS = ("healthy", "ratelimited", "spend_cap", "overloaded", "server_error", "stall",
-              "captive_portal")
+              "captive_portal", "gateway")
 _ids = itertools.count(1)
 
 
@@ -102,7 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json_error(529, "overloaded_error", "Overloaded")
         if behaviour == "server_error":
             return self._json_error(500, "api_error", "Internal server error")
-        if not (self.headers.get("x-api-key") or self.headers.get("authorization")):
+        keyless = not (self.headers.get("x-api-key") or self.headers.get("authorization"))
+        if keyless and behaviour == "gateway":  # a gateway that supplies its own key
+            return self._stream(_stream_events("claude-lab", LAB_REPLY))
+        if keyless:
             return self._json_error(401, "authentication_error", "x-api-key header is required")
         if behaviour == "ratelimited":
             reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30))

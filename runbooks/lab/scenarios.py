@@ -179,6 +179,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "tls.hostname_mismatch", _tls("wrong_host")),
     Scenario("tls-plain-http", "an https:// URL whose port speaks plain HTTP",
              "tls.handshake_failed", _plain_on_https),
+    Scenario("gateway", "an Anthropic-compatible gateway that answers a keyless request with a "
+             "message stream (it supplies the key itself)", None, _behaviour("gateway")),
     Scenario("captive-portal", "a Wi-Fi login page answers instead of the API",
              "http.not_api", _behaviour("captive_portal")),
     Scenario("overloaded", "the API answers 529 overloaded_error", "overloaded",
