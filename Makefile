@@ -12,7 +12,7 @@ ARGS   ?=
 CLAUDE_CODE_VERSION := 2.1.332
 CLAUDE := $(VENV)/claude-code/node_modules/.bin/claude
 
-.PHONY: browser doctor test test-fast site serve lab bench examples clean client
+.PHONY: browser doctor test test-fast lint site serve lab bench examples clean client
 .DEFAULT_GOAL := doctor
 
 # uv installs ~10x faster than pip here; bootstrap it with pip inside the venv.
@@ -46,11 +46,14 @@ browser:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      chromium >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
 
-test: $(STAMP) $(CLAUDE) browser
+test: lint $(CLAUDE) browser
 	RUNBOOKS_CLAUDE=$(abspath $(CLAUDE)) $(BIN)/python -m pytest $(ARGS)
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not notebook and not site and not client and not browser" $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 site: $(STAMP)
 	$(BIN)/mkdocs build --strict

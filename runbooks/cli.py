@@ -381,6 +381,9 @@ def _quiet_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from .execute import Interrupted
 
+    for stream in (sys.stdout, sys.stderr):  # a Windows pipe's code page cannot fail a run
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
