@@ -37,6 +37,8 @@ class SettingsFile:
     path: Path
     env: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: the whole parsed object, for keys beyond ``env`` (``apiKeyHelper``…); never shown
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def shown(self) -> str:
@@ -114,7 +116,7 @@ def _read(scope: str, path: Path) -> SettingsFile | None:
         return SettingsFile(scope, path, error='"env" is not an object of NAME: "value"')
     env = {str(k): str(v).lower() if isinstance(v, bool) else str(v)
            for k, v in block.items() if isinstance(v, (str, int, float, bool))}
-    return SettingsFile(scope, path, env=env)
+    return SettingsFile(scope, path, env=env, data=data)
 
 
 def load(env: Mapping[str, str] | None = None, project_dir: Path | None = None,
