@@ -43,13 +43,29 @@ def _param_type(param, option: str):
     return parse
 
 
+def _count(option: str, low: int, high: int):
+    def parse(raw: str) -> int:
+        from .params import integer
+
+        return integer("n", low, "", low, high).parse(raw, via=option)
+    return parse
+
+
+def _positive(option: str, high: float):
+    def parse(raw: str) -> float:
+        from .params import seconds
+
+        return seconds("s", 1.0, "", high).parse(raw, via=option)
+    return parse
+
+
 def _add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", dest="json_path",
                    help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .runbook import COMMON, NETWORK_PATH
+    from .doctor import DOCTOR_PARAMETERS
 
     parser = _Parser(prog="runbooks", description="Diagnose and fix Claude Code connection "
                      "failures with executable runbooks.")
@@ -57,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
-    for param in COMMON + NETWORK_PATH:
+    for param in DOCTOR_PARAMETERS.values():
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
                                   "metavar": param.expect if param.type is str else "S",
                                   "help": param.help}
@@ -90,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"causes": [...]} ranked best first')
 
     sub.add_parser("list", help="list the runbooks and their parameters")
+
+    rt = sub.add_parser("retry", help="run a command, retrying only failures a retry can fix",
+                        usage="runbooks retry [--max N] [--base S] [--cap S] -- COMMAND …")
+    rt.add_argument("--max", type=_count("--max", 1, 50), default=5, metavar="N",
+                    help="attempts in all (default: %(default)s)")
+    rt.add_argument("--base", type=_positive("--base", 600.0), default=2.0, metavar="S",
+                    help="backoff base in seconds: waits are random in [0, base × 2ⁿ] "
+                         "(default: %(default)s)")
+    rt.add_argument("--cap", type=_positive("--cap", 3600.0), default=60.0, metavar="S",
+                    help="the longest wait between attempts (default: %(default)s)")
+    rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
+                    help="the command, after --")
 
     lab = sub.add_parser("lab", help="start local servers that reproduce each fault")
     labsub = lab.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
@@ -154,13 +182,12 @@ def _emit_report(report, json_path: str | None, json_file: Path | None) -> int:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .books.network import NetworkRun
+    from .doctor import DOCTOR_PARAMETERS, run_doctor
 
     json_file = check_json_path(args.json_path)
-    values = {name: getattr(args, name) for name in NetworkRun.PARAMETERS}
+    values = {name: getattr(args, name) for name in DOCTOR_PARAMETERS}
     values["resolve"] = ",".join(values["resolve"])
-    run = NetworkRun.from_parameters(**values)
-    return _emit_report(run.run_all(), args.json_path, json_file)
+    return _emit_report(run_doctor(values), args.json_path, json_file)
 
 
 def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -366,8 +393,21 @@ def _print_lab(lab) -> None:
     print("\nCtrl-C stops the lab.", flush=True)
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .retry import run_with_retries
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise UsageError("no command given: runbooks retry -- claude -p \"…\"")
+    if shutil.which(command[0]) is None:
+        raise UsageError(f"command not found: {command[0]!r}")
+    return run_with_retries(command, args.max, args.base, args.cap).exit_code
+
+
 COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,
-            "lab": cmd_lab}
+            "lab": cmd_lab, "retry": cmd_retry}
 
 
 def _quiet_stdout() -> None:
