@@ -8,7 +8,8 @@ runs every rule against the real client). Two layers decide, one after the other
    http:// and https:// base URLs alike. A value that is not a URL stops the client at once
    (``Invalid proxy URL in HTTPS_PROXY: "…" cannot be parsed as a URL.``), whatever NO_PROXY
    says. In ``-p`` mode an ``https_proxy``/``HTTPS_PROXY`` written ``host:port`` is read as
-   ``http://host:port``; ``http_proxy`` gets no such repair. This choice is dropped for the
+   ``http://host:port`` (not when a settings file set it); ``http_proxy`` gets no such
+   repair. This choice is dropped for the
    target by a *simple* NO_PROXY check that reads ``no_proxy`` and ``NO_PROXY`` together
    (exact host, ``host:port``, ``.domain``; ``*`` only as the whole value).
 2. **The runtime's proxy**, when the client's choice is dropped or there is none: by the
@@ -34,7 +35,7 @@ import ipaddress
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -113,13 +114,20 @@ class ProxyChoice:
 
 
 # -- the choice ----------------------------------------------------------------------------------
-def choose_proxy(env: Mapping[str, str], host: str, port: int,
-                 scheme: str | None = None) -> ProxyChoice | None:
+def choose_proxy(env: Mapping[str, str], host: str, port: int, scheme: str | None = None,
+                 settings_vars: Collection[str] | None = None) -> ProxyChoice | None:
     """The proxy Claude Code would use to reach ``scheme://host:port``, or None if no proxy
-    variable is set. ``scheme`` (http or https) matters only in one corner (the runtime's
-    fallback, see the module docstring); without it, it is taken from ``ANTHROPIC_BASE_URL``
-    when that names this host and port, else https (http for port 80)."""
+    variable is set.
+
+    ``scheme`` (http or https) matters only in one corner (the runtime's fallback, see the
+    module docstring); without it, it is taken from ``ANTHROPIC_BASE_URL`` when that names
+    this host and port, else https (http for port 80). ``settings_vars`` names the variables
+    a settings file's env block set (default: ``env.from_settings`` when ``env`` comes from
+    :func:`runbooks.settings.load`): the client repairs a ``host:port`` value only when it
+    comes from the shell."""
     scheme = (scheme or _guess_scheme(env, host, port)).lower()
+    if settings_vars is None:
+        settings_vars = getattr(env, "from_settings", ())
     host = _canonical_host(host)
     first = next((v for v in _CLIENT_VARS if env.get(v)), None)
     rich_var = next((v for v in NO_PROXY_VARS if env.get(v)), None)
@@ -132,7 +140,7 @@ def choose_proxy(env: Mapping[str, str], host: str, port: int,
         if rich_entry is not None:
             _bypass(choice, rich_entry, rich_var)
         return choice
-    choice = _client_choice(first, env[first], env)
+    choice = _client_choice(first, env[first], env, first in settings_vars)
     if choice.error is not None:  # the client stops at launch, NO_PROXY or not
         return choice
     if rich_entry is not None:
@@ -183,10 +191,11 @@ def _unsupported(choice: ProxyChoice) -> ProxyChoice:
     return choice
 
 
-def _client_choice(var: str, raw: str, env: Mapping[str, str]) -> ProxyChoice:
+def _client_choice(var: str, raw: str, env: Mapping[str, str],
+                   from_settings: bool) -> ProxyChoice:
     choice = ProxyChoice(var, mask_proxy(raw))
     value = raw
-    if var in ("https_proxy", "HTTPS_PROXY") and not env.get(
+    if var in ("https_proxy", "HTTPS_PROXY") and not from_settings and not env.get(
             "CLAUDE_CODE_DISABLE_PROXY_SCHEME_REPAIR"):
         value = _repair_scheme(raw)
         if value != raw:

@@ -38,7 +38,8 @@ from .environment import NO_PROXY_VARS, PROXY_VARS
 from .files import FileProblem, MiB, read_text, shown_path
 from .masking import mask_proxy, mask_url
 
-__all__ = ["NETWORK_VARS", "Effective", "ProxyShadow", "SettingsFile", "load", "managed_path"]
+__all__ = ["NETWORK_VARS", "Effective", "ProxyShadow", "SettingsEnv", "SettingsFile", "load",
+           "managed_path"]
 
 #: Variables that change where and how Claude Code connects; their values may be shown.
 NETWORK_VARS = ("ANTHROPIC_BASE_URL", *PROXY_VARS, *NO_PROXY_VARS,
@@ -93,6 +94,14 @@ class ProxyShadow:
     def to_dict(self) -> dict[str, Any]:
         return {"variable": self.variable, "file": self.file.shown, "scope": self.file.scope,
                 "value": self.value, "winner": self.winner, "winner_value": self.winner_value}
+
+
+class SettingsEnv(dict):
+    """The effective environment: a plain ``dict`` that also remembers which variables a
+    settings file set (``from_settings``), since the client treats a few of them differently
+    (a ``host:port`` proxy value is repaired only when it comes from the shell)."""
+
+    from_settings: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -280,11 +289,12 @@ def load(env: Mapping[str, str] | None = None, project_dir: Path | None = None,
     managed = read("managed", Path(base.get("RUNBOOKS_MANAGED_SETTINGS") or managed_path()))
     if managed is not None:
         files.append(managed)
-    effective, origin, shadowed = dict(base), {}, {}
+    effective, origin, shadowed = SettingsEnv(base), {}, {}
     for f in files:  # lowest precedence first: later files win
         for k, v in f.env.items():
             if k in base and base[k] != v and k not in shadowed:
                 shadowed[k] = base[k]
             effective[k] = v
             origin[k] = f
+    effective.from_settings = frozenset(origin)
     return Effective(effective, files, origin, shadowed)

@@ -4,6 +4,7 @@ against the lab's real forward proxy (proxy.py) and against loopback faults."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from urllib.parse import urlsplit
 
@@ -282,6 +283,18 @@ def test_proxy_values(var, value, error, note, endpoint):
         assert p.endpoint == endpoint
 
 
+@pytest.mark.parametrize("settings_vars, error", [
+    # from the shell: repaired to http://
+    ((), False),
+    # from a settings file's env block: not repaired, the client stops
+    (("HTTPS_PROXY",), True),
+])
+def test_host_port_is_repaired_only_from_the_shell(settings_vars, error):
+    p = choose_proxy({"HTTPS_PROXY": "127.0.0.1:3128"}, "api.anthropic.com", 443, "https",
+                     settings_vars)
+    assert (p.error is not None) == error
+
+
 def test_an_unparsable_value_is_quoted_as_the_client_says_it():
     p = choose_proxy({"HTTPS_PROXY": "host:8080:extra"}, "api.anthropic.com", 443)
     assert p.error.startswith('Invalid proxy URL in HTTPS_PROXY: "host:8080:extra" cannot be '
@@ -362,3 +375,41 @@ def test_plain_http_target_through_a_proxy_skips_connect(lab):
     report = diagnose(env={**api.env, "HTTPS_PROXY": run.env["HTTPS_PROXY"]}, **FAST)
     by_id = {c.id: c for c in report.checks}
     assert by_id["connect"].status == "skip" and by_id["http"].status == "pass"
+
+
+def test_the_recording_proxy_records_and_forwards_on_loopback_only():
+    """The lab's recorder: absolute-form requests and CONNECT tunnels reach the API (a name
+    is reached at 127.0.0.1), an address off loopback is refused, and close() is prompt."""
+    import httpx
+
+    from runbooks.lab.api import FakeAPI
+    from runbooks.lab.recorder import RecordingProxy, Seen
+
+    api, rec = FakeAPI(), RecordingProxy("A")
+    try:
+        with httpx.Client(proxy=rec.url, timeout=5) as client:
+            r = client.post(f"http://api.lab.test:{api.port}/v1/messages", json={})
+        assert r.status_code == 401 and api.requests == ["POST /v1/messages"]
+        with socket.create_connection(("127.0.0.1", rec.port), timeout=5) as s:
+            s.sendall(f"CONNECT lab.test:{api.port} HTTP/1.1\r\n\r\n".encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert b" 404 " in s.recv(100)
+        with socket.create_connection(("127.0.0.1", rec.port), timeout=5) as s:
+            s.sendall(b"CONNECT 192.0.2.1:443 HTTP/1.1\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 403")
+        assert rec.seen == [Seen("POST", f"http://api.lab.test:{api.port}/v1/messages"),
+                            Seen("CONNECT", f"lab.test:{api.port}"),
+                            Seen("CONNECT", "192.0.2.1:443")]
+        idle = socket.create_connection(("127.0.0.1", rec.port), timeout=5)
+    finally:
+        t = time.perf_counter()
+        rec.close()
+        api.close()
+    assert time.perf_counter() - t < 2.5
+    try:  # an open connection is closed (or reset), not left waiting
+        assert idle.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    finally:
+        idle.close()

@@ -222,6 +222,16 @@ def test_shadowed_proxies(tmp_path, shell, settings, shadows):
         assert s.file.scope == "user" and s.to_dict()["file"] == s.file.shown
 
 
+def test_the_environment_remembers_what_settings_set(tmp_path):
+    _write(tmp_path / ".claude" / "settings.json", {"env": {"HTTPS_PROXY": "127.0.0.1:3128"}})
+    eff = load({"HOME": str(tmp_path), "NO_PROXY": "x",
+                "RUNBOOKS_MANAGED_SETTINGS": str(tmp_path / "m")}, tmp_path / "proj")
+    assert eff.env.from_settings == {"HTTPS_PROXY"} and isinstance(eff.env, dict)
+    from runbooks.proxy import choose_proxy
+
+    assert "cannot be parsed" in choose_proxy(eff.env, "api.anthropic.com", 443).error
+
+
 def test_shadow_values_are_masked(tmp_path):
     _write(tmp_path / ".claude" / "settings.json",
            {"env": {"HTTPS_PROXY": "http://bob:settingsPW@b:2"}})
