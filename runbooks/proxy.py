@@ -155,10 +155,11 @@ def choose_proxy(env: Mapping[str, str], host: str, port: int, scheme: str | Non
         return _unsupported(choice)
     out = _runtime_choice(fallback, env[fallback])
     out.skipped, out.skipped_by = first, simple_entry
-    out.note = (f"{simple_var} entry {simple_entry!r} drops {first} for this target, and "
-                f"Claude Code 2.1.332 then uses {fallback} instead (its {scheme}:// proxy): "
-                f"set NO_PROXY and no_proxy alike, or only one of them")
-    return out
+    if out.ignored is None:
+        out.note = (f"{simple_var} entry {simple_entry!r} drops {first} for this target, and "
+                    f"Claude Code 2.1.332 then uses {fallback} instead (its {scheme}:// "
+                    "proxy): set NO_PROXY and no_proxy alike, or only one of them")
+    return _unsupported(out)
 
 
 def _guess_scheme(env: Mapping[str, str], host: str, port: int) -> str:
@@ -175,8 +176,9 @@ def _guess_scheme(env: Mapping[str, str], host: str, port: int) -> str:
 
 def _bypass(choice: ProxyChoice, entry: str, var: str | None) -> ProxyChoice:
     choice.bypass, choice.bypass_var = entry, var
-    if choice.ignored is None:
-        choice.error = None  # an unsupported proxy that is never used stops nothing
+    # only a runtime value can carry an error here (the client's own stops it earlier): the
+    # runtime never reads its proxy for a target that goes direct
+    choice.error = None
     return choice
 
 

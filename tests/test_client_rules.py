@@ -250,6 +250,14 @@ PROXY_ROWS = [
     # the simple check is a plain suffix: ".0.0.1" drops HTTPS_PROXY, all_proxy takes over
     pytest.param(R({"HTTPS_PROXY": "{A}", "all_proxy": "{B}", "NO_PROXY": ".0.0.1"},
                    ("B", "api0")), id="fallback-all_proxy"),
+    # the runtime's fallback is a SOCKS http_proxy: it fails once used …
+    pytest.param(R({"HTTPS_PROXY": "{A}", "http_proxy": "socks5://127.0.0.1:{B_port}",
+                    "no_proxy": NOMATCH, "NO_PROXY": "127.0.0.1"}, ("error", None)),
+                 id="fallback-socks-fails"),
+    # … while a SOCKS all_proxy there is ignored: direct
+    pytest.param(R({"HTTPS_PROXY": "{A}", "all_proxy": "socks5://127.0.0.1:{B_port}",
+                    "no_proxy": NOMATCH, "NO_PROXY": "127.0.0.1"}, ("direct", "api0")),
+                 id="fallback-socks-ignored"),
     # -- NO_PROXY, names (the lab's hosts file)
     # a bare domain covers its subdomains
     pytest.param(R({"HTTPS_PROXY": "{A}", "NO_PROXY": "lab.test"}, ("direct", "api0"),

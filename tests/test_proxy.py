@@ -211,6 +211,12 @@ def test_no_proxy_matching(no_proxy, host, port, entry):
     ({"HTTPS_PROXY": A, "no_proxy": "x", "NO_PROXY": "*"}, "https://127.0.0.1:9", "A"),
     # the simple check's suffix ".0.0.1" drops HTTPS_PROXY, all_proxy takes over
     ({"HTTPS_PROXY": A, "all_proxy": B, "NO_PROXY": ".0.0.1"}, "http://127.0.0.1:9", "B"),
+    # a SOCKS http_proxy as the runtime's fallback fails once used
+    ({"HTTPS_PROXY": A, "http_proxy": "socks5://127.0.0.1:1", "no_proxy": "x",
+      "NO_PROXY": "127.0.0.1"}, "http://127.0.0.1:9", "error"),
+    # a SOCKS all_proxy as the fallback is ignored: direct
+    ({"HTTPS_PROXY": A, "all_proxy": "socks5://127.0.0.1:1", "no_proxy": "x",
+      "NO_PROXY": "127.0.0.1"}, "http://127.0.0.1:9", "direct"),
     # all_proxy alone obeys the full rules
     ({"all_proxy": A, "NO_PROXY": "127.0.0.0/8"}, "http://127.0.0.1:9", "direct"),
     # … but not the simple check
