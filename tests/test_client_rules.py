@@ -594,8 +594,6 @@ def _check(row: Row, rig: Rig, root: Path) -> None:
         doctor.endpoint = None
     assert client.pair == row.expect, f"the client did {client.pair}: {client.text[:500]}"
     assert doctor.pair == row.expect, f"the doctor did {doctor.pair}: {doctor.text}"
-    if os.environ.get("RUNBOOKS_ROW_TIMES"):
-        print(f"\nclient {client.seconds:.2f} s, doctor {doctor.seconds:.2f} s")
     if row.expect[0] == "error":
         proxy = next(c for c in report["checks"] if c["id"] == "proxy")
         first = client.text.splitlines()[0]
