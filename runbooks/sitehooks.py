@@ -20,7 +20,7 @@ import hashlib
 import logging
 import posixpath
 import re
-from html import unescape
+from html import escape, unescape
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -117,8 +117,11 @@ def error_index() -> str:
 
 
 # -- messages under each cause's heading ----------------------------------------------------------
-_ANCHORED_HEADING = re.compile(r"^#{1,6}[ \t]+.*\{[ \t]*#([\w.\-]+)[ \t]*\}[ \t]*$", re.MULTILINE)
-_FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
+#: ``## Title { #code }`` (other attributes may follow the anchor); and fenced code, where a
+#: line that looks like one is not a heading.
+_ANCHORED_HEADING = re.compile(r"^#{1,6}[ \t]+.*\{[ \t]*#([\w.\-]+)(?:[ \t][^}]*)?\}[ \t]*$",
+                               re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
 
 
 def messages_line(c: Cause) -> str:
@@ -127,7 +130,7 @@ def messages_line(c: Cause) -> str:
     parts = []
     for sig in c.signatures:
         others = [o for o in CAUSES.values() if o.code != c.code and sig in o.signatures]
-        also = ", ".join(f"[{o.title.lower()}]({_link(c.page, o)})" for o in others)
+        also = ", ".join(f"[{o.title}]({_link(c.page, o)})" for o in others)
         parts.append(f"{code(sig)} (also: {also})" if others else code(sig))
     return "**Messages that lead here:** " + " · ".join(parts)
 
@@ -176,8 +179,8 @@ def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
         for prefix in prefixes:
             if url.startswith(prefix):
                 path, _, fragment = url[len(prefix):].partition("#")
-                rel = get_relative_url(path or ".", page_url)
-                return m.group(1) + rel + (f"#{fragment}" if fragment else "") + m.group(3)
+                rel = get_relative_url(path or ".", page_url) + (f"#{fragment}" if fragment else "")
+                return m.group(1) + escape(rel) + m.group(3)
         return m.group(0)
 
     return _HREF.sub(local, html)

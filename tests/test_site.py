@@ -277,3 +277,15 @@ def test_install_section_says_how_to_get_the_tool():
 def test_pages_speak_of_a_popular_guide_not_of_our_seed():
     for page in (ROOT / "docs").rglob("*.md"):
         assert not re.search(r"\bseed\b", page.read_text(), re.IGNORECASE), page
+
+
+def test_messages_go_under_cause_headings_only():
+    from runbooks.sitehooks import add_messages
+
+    md = ("## Reset { #tcp.reset data-toc-label=\"Reset\" }\n\ntext\n\n"
+          "```text\n## Not a heading { #tcp.refused }\n```\n\n"
+          "## Elsewhere's code { #tls.expired }\n\n## Plain { #hosts-to-allow }\n")
+    out, found = add_messages(md, "network.md")
+    assert found == {"tcp.reset"}  # tls.expired is explained on proxy-tls.md
+    assert out.count("Messages that lead here") == 1
+    assert "`ECONNRESET` (also: [IPv6 fails while IPv4 works](#ipv6.broken))" in out
