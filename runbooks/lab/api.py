@@ -164,11 +164,15 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _credentials(self) -> tuple[str, str]:
+        """(x-api-key, Bearer token) of the request; "" for each that is absent or empty."""
+        key = (self.headers.get("x-api-key") or "").strip()
+        return key, _bearer(self.headers.get("authorization"))
+
     def _authenticate(self) -> bool:
         """Answer the request's credential problem, if it has one (True: go on)."""
         behaviour = self.server.behaviour
-        key = (self.headers.get("x-api-key") or "").strip()
-        token = _bearer(self.headers.get("authorization"))
+        key, token = self._credentials()
         if not (key or token):
             if behaviour == "gateway":  # a gateway that supplies its own key
                 return True
@@ -226,7 +230,12 @@ class _Handler(BaseHTTPRequestHandler):
             req = None
         streamed = not isinstance(req, dict) or req.get("stream") is not False
         self.server.seen[-1]["stream"] = isinstance(req, dict) and req.get("stream") is True
-        if self._service_wide(streamed) or not self._authenticate():
+        if self._service_wide(streamed):
+            return None
+        if behaviour == "gateway" and not any(self._credentials()):  # it supplies its own key
+            return self._stream(_stream_events("claude-lab", LAB_REPLY),
+                                headers=ratelimit_headers())
+        if not self._authenticate():
             return None
         if not isinstance(req, dict):
             return self._json_error(400, "invalid_request_error", "body is not JSON")
