@@ -405,3 +405,18 @@ def test_the_clients_message_triages_to_the_cause(outputs, name):
 ])
 def test_the_clients_credential_messages_triage(message, cause):
     assert cause in [c.code for c in match_message(message)]
+
+
+@client
+@pytest.mark.parametrize("variable", ["ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"])
+def test_a_rejected_bearer_token_reads_as_not_logged_in(claude, tmp_path, variable):
+    """A 401 for a key reads `Invalid API key · Fix external API key`; for a Bearer token the
+    client says what it says when it has no credential at all."""
+    api = FakeAPI(behaviour="auth_invalid")
+    try:
+        proc = ask(claude, lab_env(api.url, tmp_path, **{variable: T}))
+        assert api.seen, "the token was sent"
+    finally:
+        api.close()
+    assert proc.returncode != 0
+    assert "Not logged in · Please run /login" in proc.stdout + proc.stderr
