@@ -31,7 +31,8 @@ from typing import Any
 
 from ..addr import hostport
 
-__all__ = ["BEHAVIOURS", "EDGE_504_PAGE", "LAB_MODELS", "LAB_REPLY", "FakeAPI"]
+__all__ = ["BEHAVIOURS", "EDGE_504_PAGE", "LAB_MODELS", "LAB_REPLY", "FakeAPI",
+           "ratelimit_headers"]
 
 LAB_REPLY = "Hello from the lab."
 #: Not a secret (same value as ``scenarios.LAB_API_KEY``): what ``strict`` accepts.
@@ -39,8 +40,6 @@ _LAB_KEY = "lab-key-not-a-secret"
 BEHAVIOURS = ("healthy", "ratelimited", "spend_cap", "overloaded", "server_error", "stall",
               "captive_portal", "gateway", "strict", "auth_invalid", "auth_forbidden",
               "auth_billing", "edge_504", "sse_error", "buffered", "slow_first_byte")
-#: Behaviours that strike before authentication: trouble at the edge or service-wide.
-_SERVICE_WIDE = ("overloaded", "server_error", "edge_504", "sse_error")
 LAB_MODELS = ("claude-lab-1", "claude-lab-mini-1")
 #: What an edge (nginx, a CDN) sends when the origin does not answer in time: HTML, no
 #: request-id, not the API's JSON.
