@@ -453,6 +453,8 @@ def find_credentials(effective: Any, project_dir: Path | str,
             what = " and ".join("an empty x-api-key" if h == "x-api-key" else "a bare "
                                 "`Authorization: Bearer`" for h in carried)
             consequence = f"the client still sends the request, with {what}"
+            if len(carried) == 2:  # nothing else to fall back on
+                consequence += f", and the API's 401 reads `{HELPER_FAILING}`"
         else:
             consequence = "its key would not have been sent anyway"
         timing = (f" within {helper_timeout_s:g} s (the client waits up to 10 minutes for "
@@ -464,7 +466,8 @@ def find_credentials(effective: Any, project_dir: Path | str,
             "a helper that exits 0 and prints only the key",
             client_says=(says if outcome.status != "timed out" else None)))
 
-    findings += _conflicts(env, key, token, oauth, helper, sent, switch, skip_auth)
+    if not refused:  # nothing travels after a refusal: nothing to conflict
+        findings += _conflicts(env, key, token, oauth, helper, sent, switch, skip_auth)
 
     if not sent and switch is None and not refused and not _login_stored(env):
         refused = True

@@ -95,6 +95,9 @@ HEADER_ROWS = [
     # refused before sending: nothing goes out
     ("ellipsis", {"ANTHROPIC_API_KEY": "lab-key-0123\u20266789"}, None, {}, ["malformed"]),
     ("zero-width", {"ANTHROPIC_AUTH_TOKEN": "lab-token\u200b-0123"}, None, {}, ["malformed"]),
+    # the key is checked first; once refused, nothing travels and nothing conflicts
+    ("ellipsis beside a token", {"ANTHROPIC_API_KEY": "lab\u2026key-0123",
+                                 "ANTHROPIC_AUTH_TOKEN": T}, None, {}, ["malformed"]),
     ("none", {}, None, {}, ["missing"]),
     ("empty key", {"ANTHROPIC_API_KEY": "  "}, None, {}, ["missing"]),
     # a failing helper: the request still goes, with empty credentials
