@@ -48,6 +48,8 @@ from .masking import mask_key, register_secret
 
 __all__ = [
     "FINDING_KINDS",
+    "HELPER_FAILING",
+    "NOT_LOGGED_IN",
     "PROVIDERS",
     "CredentialReport",
     "Finding",
