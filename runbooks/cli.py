@@ -75,10 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
     for param in DOCTOR_PARAMETERS.values():
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
-                                  "metavar": param.expect if param.type is str else "S",
+                                  "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
                                   "help": param.help}
         if param.name == "resolve":  # repeatable on the command line, one string inside
             kwargs.update(action="append", default=[], metavar="HOST:ADDR")
+        elif param.type is bool:  # a switch: --live
+            kwargs = {"action": "store_true", "default": param.default, "help": param.help}
         else:
             kwargs["default"] = param.default
         d.add_argument(param.option, dest=param.name, **kwargs)
@@ -432,7 +434,8 @@ def _print_lab(lab) -> None:
     print(f"  {env} runbooks doctor{extra}")
     print("\nPoint the real Claude Code at it (temporary HOME, nothing else contacted):")
     cenv = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab.client_env.items())
-    print(f"  HOME=$(mktemp -d) {cenv} claude -p hello")
+    home = "" if "HOME" in lab.client_env else "HOME=$(mktemp -d) "  # helper-fails has its own
+    print(f"  {home}{cenv} claude -p hello")
     if s.client_message:
         print(f"  → expect: {s.client_message}")
     for note in lab.notes:

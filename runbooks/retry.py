@@ -28,13 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
 from .causes import match_message
 from .errors import UsageError
 
-__all__ = ["RETRYABLE", "Decision", "decide", "backoff", "run_with_retries"]
+__all__ = ["RETRYABLE", "Decision", "backoff", "decide", "run_with_retries"]
 
 #: Causes that a later attempt can get past.
 RETRYABLE = frozenset({
@@ -48,12 +48,12 @@ _TAIL = 64 * 1024
 _STDIN_CAP = 64 * 1024 * 1024
 
 _QUOTED_TIMEOUT = re.compile(r"API_TIMEOUT_MS above (\d+)")
-_RETRY_AFTER = [re.compile(p, re.I) for p in (
+_RETRY_AFTER = [re.compile(p, re.IGNORECASE) for p in (
     r"retry[- ]after[\"']?\s*[:=]?\s*[\"']?(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)?",
     r"try again in (\d+(?:\.\d+)?)\s*(?:s\b|sec|second)",
 )]
 _RESET_AT = re.compile(r"reset[s]?(?:[- ]at)?[\"']?\s*[:=]?\s*[\"']?"
-                       r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))", re.I)
+                       r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def _announced_wait(text: str, now: float) -> float:
     waits = [float(m.group(1)) for rx in _RETRY_AFTER for m in rx.finditer(text)]
     for m in _RESET_AT.finditer(text):
         with contextlib.suppress(ValueError):
-            at = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-            waits.append(at.astimezone(timezone.utc).timestamp() - now)
+            at = datetime.fromisoformat(m.group(1))
+            waits.append(at.astimezone(UTC).timestamp() - now)
     waits = [w for w in waits if 0 < w <= 3600]
     return max(waits, default=0.0)
 
