@@ -50,6 +50,7 @@ DOCTOR_SCENARIOS = {
     "edge-504": [],
     "buffered": ["--live"],
     "stall": ["--live", "--read-timeout", "1"],
+    "status-incident": [],
 }
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
@@ -70,7 +71,8 @@ SANITIZE: list[tuple[str, str]] = [
 VOLATILE_ENV = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
                 "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "ANTHROPIC_BASE_URL",
-                "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE")
+                "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE",
+                "RUNBOOKS_STATUS_URL")
 
 
 def sanitize(text: str) -> str:
@@ -159,7 +161,8 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=home,
                               env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}), check=False)
         shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
-                             if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY"))
+                             if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
+                                          "RUNBOOKS_STATUS_URL"))
         shown = " ".join(["runbooks", "doctor", *options, *extra])
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 

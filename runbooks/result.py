@@ -111,8 +111,9 @@ class Report:
 
     @property
     def causes(self) -> list[str]:
-        """Every cause code found, in the order the checks found them, once each."""
-        return list(dict.fromkeys(c.cause for c in self.checks if c.cause))
+        """Every cause code found (by a finding: a skipped check's informational cause, such
+        as ``status.unreachable``, is not one), in check order, once each."""
+        return list(dict.fromkeys(c.cause for c in self.checks if c.cause and c.is_finding))
 
     @property
     def findings(self) -> list[Check]:

@@ -57,6 +57,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for key in list(os.environ):
         if key in CLEARED or key.startswith(CLEARED_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # never the real status page: a closed loopback port (unreachable: skipped quietly)
+    monkeypatch.setenv("RUNBOOKS_STATUS_URL", "http://127.0.0.1:9")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import credentials as _cred
 from .. import live as _live
+from .. import status as _status
 from ..params import flag, merge, text
 from ..result import Check, Status
 from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
@@ -39,6 +40,18 @@ def _model(value: str) -> str:
     return value
 
 
+def _status_url(value: str) -> str:
+    from ..target import check_url
+
+    check_url(value, credentials=False)
+    return value
+
+
+STATUS: tuple = (
+    text("status_url", "", "the status page to read (empty: RUNBOOKS_STATUS_URL, else "
+         "https://status.claude.com)", _status_url, "URL"),
+)
+
 LIVE: tuple = (
     flag("live", False, "also send one minimal streamed message (≤ 20 output tokens; costs "
          "a fraction of a cent) to see rate-limit headers and how the stream arrives"),
@@ -50,19 +63,50 @@ LIVE: tuple = (
 class RateLimitsRun(Runbook):
     id = "rate-limits"
     title = "Rate limits & server errors: what the API says about load and limits"
-    PARAMETERS = merge(COMMON, NETWORK_PATH, LIVE)
+    PARAMETERS = merge(COMMON, NETWORK_PATH, STATUS, LIVE)
+    STEPS = ("check_status",)
     LIVE_STEPS = ("check_answer", "check_stream")
-    STEPS = ()
 
-    def __init__(self, context: Context, live: bool = False, live_model: str = _live.LIVE_MODEL,
-                 **options: Any) -> None:
+    def __init__(self, context: Context, status_url: str = "", live: bool = False,
+                 live_model: str = _live.LIVE_MODEL, **options: Any) -> None:
         super().__init__(context, **options)
+        self.status_url = _status.status_url(status_url, context.env)
         self.live, self.live_model = live, live_model
+        self.status_page: _status.StatusPage | None = None
 
     def _credentials(self) -> _cred.CredentialReport:
         ctx = self.ctx
         return ctx.once("auth.credentials", lambda: _cred.find_credentials(
             ctx.settings, ctx.project_dir))
+
+    def check_status(self) -> Check:
+        """The public status page: unresolved incidents, or API components in trouble."""
+        title = "Status page"
+
+        def run() -> Check:
+            page = _status.fetch_status(self.status_url, self.env, self.budget)
+            self.status_page = page
+            details = page.to_dict()
+            if not page.ok:  # informational: often blocked where the API is allowed
+                return Check("status", title, Status.SKIP,
+                             f"{self.status_url} not reachable from here ({page.error}): "
+                             "nothing is known about incidents", cause="status.unreachable",
+                             details=details)
+            incidents, troubled = page.open_incidents, page.troubled
+            if incidents:
+                i = incidents[0]
+                link = f" — {i.link}" if i.link else ""
+                return Check("status", title, Status.WARN,
+                             f"incident in progress: {i.name!r} ({i.status}, impact "
+                             f"{i.impact}){link}", cause="status.incident", details=details)
+            if troubled:
+                shown = ", ".join(f"{c.name} {c.status.replace('_', ' ')}" for c in troubled)
+                return Check("status", title, Status.WARN, shown, cause="status.incident",
+                             details=details)
+            return Check("status", title, Status.PASS,
+                         f"{page.description or 'no incident'} ({self.status_url})",
+                         details=details)
+        return self.guard("status", title, run)
 
     def check_answer(self) -> Check:
         """The API's answer to the free authenticated request: limits, load, server errors."""

@@ -17,6 +17,7 @@ from .api import FakeAPI
 from .dnsserver import LabDNS
 from .faults import BlackHole, Refused, Reset, Silent
 from .pki import LabPKI
+from .statuspage import FakeStatusPage
 
 __all__ = ["LAB_API_KEY", "LAB_HOST", "SCENARIOS", "Running", "Scenario", "start"]
 
@@ -40,6 +41,8 @@ class Running:
     workdir: Path | None = None
     #: variables the client must not get (helper-fails: its credential comes from settings)
     client_unset: set[str] = field(default_factory=set)
+    #: what the scenario's fake status page reports (None: no status page answers)
+    status_state: str | None = "operational"
 
     @property
     def client_env(self) -> dict[str, str]:
@@ -59,6 +62,14 @@ class Running:
                 part.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _status(state: str):
+    """A scenario whose status page reports ``state`` (the API itself stays healthy)."""
+    def build(run, pki):
+        _api(run, pki)
+        run.status_state = state
+    return build
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "tls.handshake_failed", _plain_on_https),
     Scenario("gateway", "an Anthropic-compatible gateway that answers a keyless request with a "
              "message stream (it supplies the key itself)", None, _behaviour("gateway")),
+    Scenario("status-degraded", "the status page reports the Claude API degraded (the API "
+             "itself answers)", None, _status("degraded"), doctor=("status.incident",)),
+    Scenario("status-incident", "the status page reports an incident on the Claude API in "
+             "progress", None, _status("incident"), doctor=("status.incident",)),
+    Scenario("status-major", "the status page reports a major outage of the Claude API", None,
+             _status("major"), doctor=("status.incident",)),
+    Scenario("status-unreachable", "the status page cannot be reached (informational: "
+             "skipped, never a failure)", None, _status(None)),
     Scenario("flaky", "every third keyless request is reset: a path that fails now and then "
              "(one check passes; samples=N shows network.intermittent)", None,
              _behaviour("flaky")),
@@ -334,6 +353,14 @@ def start(name: str) -> Running:
         run.stop()
         raise
     run.params.setdefault("base_url", run.base_url)
+    if run.status_state is not None:  # never the real status page: the lab's own
+        page = FakeStatusPage(run.status_state)
+        run.parts.append(page)
+        run.env["RUNBOOKS_STATUS_URL"] = page.url
+    else:
+        dead = Refused()
+        run.parts.append(dead)
+        run.env["RUNBOOKS_STATUS_URL"] = dead.url("http")
     if "ANTHROPIC_API_KEY" not in run.client_unset:  # a configured user: the lab's own key
         run.env.setdefault("ANTHROPIC_API_KEY", LAB_API_KEY)
     return run
