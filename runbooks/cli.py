@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: %(default)s)")
     rt.add_argument("--cap", type=_positive("--cap", 3600.0), default=60.0, metavar="S",
                     help="the longest wait between attempts (default: %(default)s)")
+    rt.add_argument("--no-buffer", action="store_false", dest="buffer",
+                    help="stream every attempt's standard output as it comes (default: only "
+                         "the attempt that counts)")
     rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
                     help="the command, after --")
 
@@ -453,7 +456,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
         raise UsageError("no command given: runbooks retry -- claude -p \"…\"")
     if shutil.which(command[0]) is None:
         raise UsageError(f"command not found: {command[0]!r}")
-    return run_with_retries(command, args.max, args.base, args.cap).exit_code
+    return run_with_retries(command, args.max, args.base, args.cap,
+                            buffer=args.buffer).exit_code
 
 
 COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,
