@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
                     help="the command, after --")
 
+    # commands whose whole implementation lives in their own module: add_arguments + main
+    for name, help_ in PLUGGED.items():
+        module = _plugged(name)
+        p = sub.add_parser(name, help=help_, description=(module.__doc__ or "").split("\n\n")[0])
+        module.add_arguments(p)
+
     lab = sub.add_parser("lab", help="start local servers that reproduce each fault")
     labsub = lab.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
     labsub.add_parser("list", help="list the scenarios")
@@ -460,8 +466,24 @@ def cmd_retry(args: argparse.Namespace) -> int:
                             buffer=args.buffer).exit_code
 
 
+#: Commands implemented in a module of their own (``runbooks/<name>.py``), each with
+#: ``add_arguments(parser)`` and ``main(args) -> int``; the order is ``runbooks --help``'s.
+PLUGGED = {
+    "history": "what went wrong, from Claude Code's own records (error records only)",
+    "bundle": "one archive for a bug report, every secret masked",
+    "preflight": "is it safe to start a long task? (exit 0, or 1 and one line why)",
+}
+
+
+def _plugged(name: str):
+    import importlib
+
+    return importlib.import_module(f".{name}", __package__)
+
+
 COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,
-            "lab": cmd_lab, "retry": cmd_retry}
+            "lab": cmd_lab, "retry": cmd_retry,
+            **{name: (lambda args, n=name: _plugged(n).main(args)) for name in PLUGGED}}
 
 
 def _quiet_stdout() -> None:
