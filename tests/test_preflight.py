@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, clean_subprocess_env, run_cli
+
 from runbooks.lab.api import LAB_REPLY
 
 
