@@ -173,6 +173,30 @@ def test_notebook_styles_come_from_one_shared_stylesheet(site):
     assert len(html.encode()) < 150_000, "the notebook page carries its CSS inline again"
 
 
+
+def test_doctor_transcripts_are_shown_but_not_searched(site):
+    """An included `runbooks doctor` transcript holds every check's words: on the page, out of
+    the search index, where it would outrank the prose explaining a pasted message."""
+    import json
+
+    docs = json.loads((site / "search" / "search_index.json").read_text())["docs"]
+    assert not [d["location"] for d in docs if "Claude Code connection check" in d["text"]]
+    html = _html(site, "auth")
+    assert "Claude Code connection check · doctor" in html
+    assert html.count('<div class="highlight" data-search-exclude>') == 2  # two transcripts
+
+
+def test_only_doctor_transcripts_leave_the_search_index():
+    from runbooks.sitehooks import unsearchable_transcripts
+
+    block = '<div class="highlight"><pre><span></span><code>{}</code></pre></div>'
+    transcript = block.format("$ runbooks doctor\nClaude Code connection check · doctor · x\n")
+    others = [block.format("runbooks doctor\n"), block.format("$ runbooks retry -- claude\nok"),
+              block.format("Claude Code connection check · doctor\n")]
+    out = unsearchable_transcripts(transcript + "".join(others))
+    assert out.count("data-search-exclude") == 1 and out.startswith(
+        '<div class="highlight" data-search-exclude><pre>')
+
 # -- every internal link and anchor resolves ------------------------------------------------------
 class _Links(HTMLParser):
     """The ids (and names) a page defines, and the links it makes (href and src)."""
@@ -289,3 +313,4 @@ def test_messages_go_under_cause_headings_only():
     assert found == {"tcp.reset"}  # tls.expired is explained on proxy-tls.md
     assert out.count("Messages that lead here") == 1
     assert "`ECONNRESET` (also: [IPv6 fails while IPv4 works](#ipv6.broken))" in out
+
