@@ -8,6 +8,8 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+# four workers; a module whose fixtures batch its rows stays on one (xdist_group)
+PARALLEL ?= -n 4 --dist loadgroup
 # The real client, pinned, for the tests that point it at the lab (npm ships its native binary).
 CLAUDE_CODE_VERSION := 2.1.332
 CLAUDE := $(VENV)/claude-code/node_modules/.bin/claude
@@ -47,10 +49,10 @@ browser:
 	      chromium >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
 
 test: lint $(CLAUDE) browser
-	RUNBOOKS_CLAUDE=$(abspath $(CLAUDE)) $(BIN)/python -m pytest $(ARGS)
+	RUNBOOKS_CLAUDE=$(abspath $(CLAUDE)) $(BIN)/python -m pytest $(PARALLEL) $(ARGS)
 
 test-fast: lint
-	$(BIN)/python -m pytest -m "not notebook and not site and not client and not browser" $(ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "not notebook and not site and not client and not browser" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -180,15 +180,18 @@ CAUSES: dict[str, Cause] = {
            "The connection is made but nothing comes back: a proxy or gateway holding the "
            "request, or an overloaded server. Check the path; raise API_TIMEOUT_MS only for "
            "slow gateways.",
-           "Request timed out.", "API Error: Request timed out"),
+           "Request timed out.", "API Error: Request timed out",
+           # the stream idle watchdog's words (v2.1.332): a silent server or a held stream
+           "No data arrived for more than"),
         _c("http.stream_stall", "A streaming answer starts, then stops", _TIME, "timeouts",
            "A middlebox drops long-lived streams or the server stalls: upgrade Claude Code "
            "(stream retries), then `claude -c` to pick the conversation up.",
-           "API Error: terminated", "Socket is closed"),
+           "API Error: terminated", "Socket is closed", "No data arrived for more than"),
         _c("http.stream_buffered", "A proxy or gateway buffers the streamed answer", _TIME,
            "timeouts",
            "Something on the path holds the event stream and delivers it at the end: turn off "
-           "response buffering for text/event-stream on the proxy or gateway."),
+           "response buffering for text/event-stream on the proxy or gateway.",
+           "No data arrived for more than"),
         _c("http.server_error", "The API answers with a server error (5xx)", _RATE,
            "rate-limits",
            "Usually transient: Claude Code retries; check https://status.claude.com.",

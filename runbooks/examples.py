@@ -51,13 +51,24 @@ DOCTOR_SCENARIOS = {
     "buffered": ["--live"],
     "stall": ["--live", "--read-timeout", "1"],
     "status-incident": [],
+    "auth-conflict": [],
+    "auth-missing": [],
+    "key-quoted": [],
+    "auth-forbidden": [],
+    "auth-billing": [],
+    "timeout-disabled": [],
+    "timeout-300": [],
+    "sse-error": [],
+    "server-error": [],
+    "proxy-shadowed": [],
+    "proxy-required": [],
 }
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
 SANITIZE: list[tuple[str, str]] = [
     (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
+    (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),  # before "N ms": padding varies
     (r"\b\d+(\.\d+)? ms\b", "N ms"),
-    (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),
     (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
     (r"\bin \d+\.\d s\b", "in N s"),
     (r"req_lab_\d+", "req_lab_N"),
@@ -65,6 +76,7 @@ SANITIZE: list[tuple[str, str]] = [
     (r"(?<=port \| )\d{2,5}\b", "PORT"),
     (r"/tmp/[\w./\-]+", "/tmp/PATH"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
+    (r"runbooks-backups/\d{8}-\d{6}-[0-9a-f]+", "runbooks-backups/STAMP"),
 ]
 
 #: Variables that would change what the runbooks see; cleared for example runs.
@@ -167,18 +179,64 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
 
+#: Scenarios whose `runbooks fix` session (plan, apply, second apply, undo) the site shows.
+FIX_SCENARIOS = {
+    "timeout-10min": [],
+    "timeout-300": [],
+    "proxy-bypassed": ["--connect-timeout", "1"],
+    "proxy-required": ["--connect-timeout", "1", "--proxy", "{proxy}"],
+    "key-quoted": [],
+    "proxy-shadowed": [],
+}
+
+
+def fix_output(scenario: str, options: list[str]) -> str:
+    """A `runbooks fix` session against ``scenario``, in a temporary HOME and project: the
+    plan, the apply, a second apply, and the undo, as a terminal shows them."""
+    import subprocess
+
+    from .lab import running
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as tmp:
+        home = lab.env.get("HOME") or str(Path(tmp) / "home")
+        Path(home).mkdir(exist_ok=True)
+        project = Path(tmp) / "project"
+        project.mkdir()
+        opts = [o.format(**lab.info) for o in options]
+        env = clean_env({**lab.env, "HOME": home, "NO_COLOR": "1"})
+        shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
+                             if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
+                                          "RUNBOOKS_STATUS_URL", "HOME"))
+        out = []
+        for args in (["fix", *opts], ["fix", "--apply", *opts], ["fix", "--apply", *opts],
+                     ["undo"]):
+            proc = subprocess.run([sys.executable, "-m", "runbooks", *args], cwd=project,
+                                  capture_output=True, text=True, timeout=90, env=env,
+                                  check=False)
+            prefix = f"{shown_env} " if args[0] == "fix" and shown_env else ""
+            out.append(f"$ {prefix}runbooks {' '.join(args)}\n{proc.stdout}{proc.stderr}"
+                       f"(exit {proc.returncode})\n")
+        return "\n".join(out).replace(home, "~").replace(str(project), ".")
+
+
+def _store(out: Path, text: str, label: str) -> None:
+    # only ports and timings changed: keep the file, so the diff shows real changes
+    same = out.exists() and sanitize(out.read_text()) == sanitize(text)
+    if not same:
+        out.write_text(text)
+    print(f"{label}: {out}{' (unchanged)' if same else ''}")
+
+
 def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name, scenario in NOTEBOOK_SCENARIOS.items():
         print(f"notebook {name} ← lab {scenario}: {execute_in_place(name, scenario)}")
     for scenario, options in DOCTOR_SCENARIOS.items():
-        out = EXAMPLES_DIR / f"doctor-{scenario}.txt"
-        text = doctor_output(scenario, options)
-        # only ports and timings changed: keep the file, so the diff shows real changes
-        same = out.exists() and sanitize(out.read_text()) == sanitize(text)
-        if not same:
-            out.write_text(text)
-        print(f"doctor ← lab {scenario}: {out}{' (unchanged)' if same else ''}")
+        _store(EXAMPLES_DIR / f"doctor-{scenario}.txt", doctor_output(scenario, options),
+               f"doctor ← lab {scenario}")
+    for scenario, options in FIX_SCENARIOS.items():
+        _store(EXAMPLES_DIR / f"fix-{scenario}.txt", fix_output(scenario, options),
+               f"fix ← lab {scenario}")
     return 0
 
 

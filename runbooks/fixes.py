@@ -70,8 +70,9 @@ class FileEdit:
                                             "/dev/null" if self.before is None else f"a/{name}",
                                             f"b/{name}"))
         for value in sorted(self.hidden, key=len, reverse=True):
-            if value:
-                text = text.replace(value, mask_key(value))
+            for form in {value, json.dumps(value)[1:-1]}:  # as typed, and as JSON escapes it
+                if form:
+                    text = text.replace(form, mask_key(value))
         return redact(text if text.endswith("\n") or not text else text + "\n")
 
 
@@ -85,6 +86,7 @@ class Fix:
     edits: list[FileEdit] = field(default_factory=list)
     manual: str | None = None  # instead of edits: what to do by hand (never applied)
     blocked: str | None = None  # edits exist, but need something first (a confirmation)
+    covers: tuple[str, ...] = ()  # other causes that are this one's consequences
 
     @property
     def applicable(self) -> bool:

@@ -176,7 +176,8 @@ def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool
         return False, "http.not_api", f"{code} redirect to {where}: a captive portal or wrong base URL"
     if code >= 500:
         shown = err_type or (_title(body) if ctype == "text/html" else ctype or "no body")
-        return False, "http.server_error", f"{code} {shown}{rid_note}"
+        said = shown if shown.startswith(str(code)) else f"{code} {shown}"
+        return False, "http.server_error", f"{said}{rid_note}"
     if 200 <= code < 300 and err_type and err_type in ERROR_CAUSES:
         # an error inside a 200 stream (facts §3): the stream's own kind
         return False, ERROR_CAUSES[err_type], f"{code} stream carrying an {err_type} event{rid_note}"

@@ -117,7 +117,8 @@ def judge_answer(status: int, headers: dict[str, str], body: bytes, what: str) -
                    f"side, not your quota{note}")
     if status >= 500 or err in ("api_error", "timeout_error"):
         shown = err or (_http._title(body) if ctype == "text/html" else ctype or "no body")
-        return ans(False, "http.server_error", f"{what}: {status} {shown}{note}")
+        said = shown if shown.startswith(str(status)) else f"{status} {shown}"
+        return ans(False, "http.server_error", f"{what}: {said}{note}")
     if 200 <= status < 300 and err:
         cause = _http.ERROR_CAUSES.get(err, "http.server_error")
         return ans(False, cause, f"{what}: {status} stream carrying an {err} event{note}")

@@ -152,7 +152,7 @@ class _Writer:
 
 def _one_fix(ctx: Context, options: FixOptions, fid: str, cause: str, summary: str,
              build: Callable[[_Writer], None], check: Callable[[dict[str, str]], str | None],
-             hidden: tuple[str, ...] = ()) -> Fix:
+             hidden: tuple[str, ...] = (), covers: tuple[str, ...] = ()) -> Fix:
     """Build a fix's edits with a fresh writer, then prove them by simulation: ``check``
     returns None when the simulated client environment is what the fix is for, else why."""
     w = _Writer(ctx, options)
@@ -163,7 +163,7 @@ def _one_fix(ctx: Context, options: FixOptions, fid: str, cause: str, summary: s
     problem = check(w.simulate())
     if problem:
         return Fix(fid, cause, summary, manual=f"not applied: {problem}")
-    return Fix(fid, cause, summary, edits=w.edits(hidden))
+    return Fix(fid, cause, summary, edits=w.edits(hidden), covers=covers)
 
 
 # -- the remedies ------------------------------------------------------------------------------
@@ -185,8 +185,10 @@ def _timeout_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | Non
     def check(env: dict[str, str]) -> str | None:
         got = api_timeout(env).value
         return None if got == value else f"the client would still read {got}"
+    causes = {c.cause for c in hits}
     return _one_fix(ctx, options, "api-timeout", hits[0].cause, summary,
-                    lambda w: w.set("API_TIMEOUT_MS", str(value)), check)
+                    lambda w: w.set("API_TIMEOUT_MS", str(value)), check,
+                    covers=tuple(causes - {hits[0].cause}) + ("http.first_byte_timeout",))
 
 
 def _quoted_credential_fixes(ctx: Context, report: Report, options: FixOptions) -> list[Fix]:
@@ -226,7 +228,7 @@ def _quoted_credential_fixes(ctx: Context, report: Report, options: FixOptions) 
         def check(env: dict[str, str], name: str = name, fixed: str = fixed) -> str | None:
             return None if js_trim(env.get(name, "")) == fixed else "the value would not change"
         out.append(_one_fix(ctx, options, "credential-quotes", "auth.malformed", summary, build,
-                            check, hidden=(raw, value, fixed)))
+                            check, hidden=(fixed,), covers=("auth.invalid",)))
     return out
 
 
@@ -252,7 +254,8 @@ def _shadowed_fixes(ctx: Context, report: Report, options: FixOptions) -> list[F
                                   f"{sh.file.shown}"))
         else:
             out.append(_one_fix(ctx, options, "proxy-spelling", "proxy.shadowed", summary, build,
-                                check))
+                                check, covers=("proxy.unreachable", "proxy.auth_required",
+                                               "proxy.rejected", "tcp.timeout")))
     return out
 
 
@@ -281,7 +284,9 @@ def _bypass_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | None
         p = choose_proxy(env, t.host, t.port, t.scheme)
         return None if p is not None and p.in_effect else "the API would still go direct"
     return _one_fix(ctx, options, "no-proxy", "proxy.bypassed", summary,
-                    lambda w: w.set(var, value), check)
+                    lambda w: w.set(var, value), check,
+                    covers=("tcp.timeout", "tcp.refused", "tcp.unreachable", "dns.nxdomain",
+                            "dns.timeout", "http.first_byte_timeout"))
 
 
 def _proxy_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | None:
@@ -312,7 +317,9 @@ def _proxy_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | None:
         p = choose_proxy(env, t.host, t.port, t.scheme)
         return None if p is not None and p.in_effect else "the client would still go direct"
     return _one_fix(ctx, options, "proxy", cause, summary,
-                    lambda w: w.set(var, options.proxy), check)
+                    lambda w: w.set(var, options.proxy), check,
+                    covers=("tcp.timeout", "tcp.refused", "tcp.unreachable", "dns.nxdomain",
+                            "dns.timeout", "http.first_byte_timeout", "http.not_api"))
 
 
 def _proxy_reaches(ctx: Context, url: str) -> str | None:
@@ -371,9 +378,7 @@ def make_plan(ctx: Context, report: Report, options: FixOptions,
     fixes += _quoted_credential_fixes(ctx, report, options)
     fixes += _shadowed_fixes(ctx, report, options)
     fixes += extra or []
-    covered = {f.cause for f in fixes}
-    if any(f.id in ("proxy", "no-proxy") and f.applicable for f in fixes):  # the same root
-        covered |= {c for c in report.causes if c.split(".")[0] in ("tcp", "dns", "http")}
+    covered = {f.cause for f in fixes} | {c for f in fixes if f.applicable for c in f.covers}
     fixes += _manual_fixes(report, covered)
     if options.only:
         known = {f.id for f in fixes} | set(FIX_IDS)

@@ -45,6 +45,8 @@ RETRYABLE = frozenset({
     "http.server_error", "overloaded", "ratelimit.exceeded", "network.intermittent",
     "proxy.unreachable",
 })
+#: A 429 without an announced reset waits at least this long (limits are per minute).
+RATE_LIMIT_WAIT_S = 30.0
 #: Below this, a timeout is the configuration's fault, not the network's.
 TIMEOUT_FLOOR_MS = 10_000
 _TAIL = 64 * 1024
@@ -95,6 +97,11 @@ def decide(output: str, now: float | None = None) -> Decision:
     if top in RETRYABLE:
         wait = _announced_wait(output, now)
         said = f"; the API asked to wait {wait:.0f} s" if wait else ""
+        if not wait and top == "ratelimit.exceeded":
+            # Claude Code's 429 message does not carry the reset: per-minute limits refill
+            # within a minute, so never come back sooner than half of one
+            wait, said = RATE_LIMIT_WAIT_S, (f"; no reset time in the message, so at least "
+                                             f"{RATE_LIMIT_WAIT_S:g} s")
         return Decision(True, top, f"{top} is transient{said}", wait)
     return Decision(False, top, f"{top} is not fixed by retrying (`runbooks triage {top}`)")
 

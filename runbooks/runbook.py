@@ -65,7 +65,8 @@ NETWORK_PATH: tuple[Param, ...] = (
     seconds("dns_timeout", 3.0, "seconds for each DNS lookup (A and AAAA run at once)"),
     seconds("connect_timeout", 3.0, "seconds for a TCP connect (IPv6 and IPv4 race)"),
     seconds("tls_timeout", 4.0, "seconds for the TLS handshake"),
-    seconds("read_timeout", 4.0, "seconds to wait for the first byte of an answer"),
+    seconds("read_timeout", 4.0, "seconds to wait for the first byte of an answer (a live "
+            "stream may go 3× this between events)"),
 )
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("site")]  # one site build
 
 #: Chromium without its background traffic (this machine's network is closed, and tests
 #: talk to loopback only).

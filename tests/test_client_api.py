@@ -41,6 +41,8 @@ from runbooks.lab.api import LAB_REPLY, FakeAPI
 from runbooks.lab.api_scenarios import API_SCENARIOS
 
 client = pytest.mark.client
+#: the module fixtures run every row in batches once: keep the module on one worker
+pytestmark = pytest.mark.xdist_group("client-api")
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,13 @@ class Rig:
             a.server.log.clear()
 
     def seen_by(self) -> list[str]:
-        return [name for name, p in self.proxies.items() if p.seen]
+        """The proxies that carried a request other than for the status page (the doctor
+        also reads one, RUNBOOKS_STATUS_URL, along its own path)."""
+        status = os.environ.get("RUNBOOKS_STATUS_URL", "").split("://", 1)[-1].rstrip("/")
+
+        def api(target: str) -> bool:
+            return not status or target.split("://", 1)[-1].split("/", 1)[0] != status
+        return [name for name, p in self.proxies.items() if any(api(s.target) for s in p.seen)]
 
     def answered(self) -> list[str]:
         return [name for name, a in self.apis.items() if a.requests]

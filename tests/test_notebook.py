@@ -179,3 +179,15 @@ def test_stored_notebook_is_clean():
     assert '"output_type": "error"' not in text
     assert "/root/" not in text and "/home/" not in text
     assert "Lab TLS Inspection CA" in text  # it carries a real run's output
+
+
+def test_the_timeouts_notebook_draws_its_samples(lab, tmp_path):
+    """With samples, the timeline plot is really drawn (an image in the executed notebook)."""
+    run = lab("flaky")
+    proc = run_cli("run", "timeouts", "-p", "samples=9", "--output-dir", str(tmp_path / "out"),
+                   env=clean_subprocess_env(**run.env), timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # network.intermittent
+    executed = json.loads((_run_folder(proc.stdout) / "timeouts.ipynb").read_text())
+    images = [o for c in executed["cells"] for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, "no plot in the executed notebook"

@@ -22,7 +22,7 @@ from runbooks.lab.api import LAB_REPLY
     ("auth-invalid", 1, "not safe to start: auth.invalid"),
     ("status-incident", 1, "not safe to start: status.incident"),
     ("status-unreachable", 0, "preflight: ok"),  # informational: never stops a task
-    ("timeout-10min", 1, "not safe to start: config.timeout_too_low"),  # 10 ms: measured too low
+    ("timeout-10min", 1, "not safe to start: config.timeout_invalid"),  # read as 10 ms
 ])
 def test_preflight_says_go_or_why_not_in_one_line(lab, scenario, code, words):
     run = lab(scenario)

@@ -14,9 +14,9 @@ import pytest
 from conftest import ROOT, clean_subprocess_env, run_cli
 
 from runbooks.causes import CAUSES, PAGES
-from runbooks.examples import DOCTOR_SCENARIOS, sanitize
+from runbooks.examples import DOCTOR_SCENARIOS, FIX_SCENARIOS, fix_output, sanitize
 
-pytestmark = pytest.mark.site
+pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site")]  # one site build
 
 
 def test_every_section_page_is_built(site):
@@ -49,6 +49,15 @@ def test_doctor_examples_on_the_site_are_current(lab, scenario):
     body = stored.split("\n", 1)[1].rsplit("(exit", 1)[0]
     assert _unpadded(sanitize(proc.stdout)) == _unpadded(sanitize(body))
     assert f"(exit {proc.returncode})" in stored
+
+
+@pytest.mark.parametrize("scenario", sorted(FIX_SCENARIOS))
+def test_fix_sessions_on_the_site_are_current(scenario):
+    """The `runbooks fix` sessions the site shows (plan, apply, second apply, undo) are what
+    they print today, run the same way."""
+    stored = (ROOT / "docs" / "examples" / f"fix-{scenario}.txt").read_text()
+    fresh = fix_output(scenario, FIX_SCENARIOS[scenario])
+    assert _unpadded(sanitize(fresh)) == _unpadded(sanitize(stored))
 
 
 def _unpadded(text: str) -> str:

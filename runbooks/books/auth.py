@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import credentials as _cred
 from .. import live as _live
+from ..files import shown_path
 from ..params import merge
 from ..result import Check, Status
 from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
@@ -74,6 +75,12 @@ class AuthRun(Runbook):
                                  details=details)
                 return Check("credentials", "Credentials", Status.FAIL, f.message + said,
                              cause="auth.missing", details=details)
+            login = _cred._login_stored(self.env)
+            if not rep.headers and login:
+                return Check("credentials", "Credentials", Status.PASS,
+                             f"a /login (subscription) is stored in {shown_path(login)}: the "
+                             "client sends its OAuth token (not read here: it stays in its "
+                             "file)", details={**details, "login": shown_path(login)})
             parts = [f"{name} ← {h['from']} ({h['where']}) {h['value']}"
                      for name, h in rep.headers.items()]
             return Check("credentials", "Credentials", Status.PASS,
@@ -94,9 +101,10 @@ class AuthRun(Runbook):
                              "client)")
             f = bad[0]
             said = f" Claude Code says: \"{f.client_says}\"" if f.client_says else ""
-            refused = " It refuses to send the request." if f.refused else ""
+            refused = (" It refuses to send the request." if f.refused and "refuse" not in
+                       f.message else "")
             return Check("values", "Values", Status.FAIL, f"{f.message}.{refused}{said}",
-                         cause="auth.malformed", fix=f.likely_meant,
+                         cause="auth.malformed", fix=_meant("auth.malformed", f),
                          details={"findings": [x.to_dict() for x in bad]})
         return self.guard("values", "Values", run)
 
@@ -120,12 +128,15 @@ class AuthRun(Runbook):
         """Several credentials at once: the client sends them together; the API picks."""
         def run() -> Check:
             clashes = self._findings("conflict")
+            if not clashes and not self.found.headers:
+                return Check("conflicts", "Conflicts", Status.SKIP,
+                             "no credential in the environment: nothing to compete")
             if not clashes:
                 return Check("conflicts", "Conflicts", Status.PASS,
                              "one credential: nothing competes with it")
             f = clashes[0]
             return Check("conflicts", "Conflicts", Status.WARN, f.message,
-                         cause="auth.conflict", fix=f.likely_meant,
+                         cause="auth.conflict", fix=_meant("auth.conflict", f),
                          details={"findings": [x.to_dict() for x in clashes]})
         return self.guard("conflicts", "Conflicts", run)
 
@@ -139,6 +150,9 @@ class AuthRun(Runbook):
         if rep.provider:
             return self.skip("accepted", title, f"requests go to {rep.provider}: its own "
                              "authentication is not checked here")
+        if not rep.headers and _cred._login_stored(self.env) and not rep.refused:
+            return self.skip("accepted", title, "not checked: the /login's token stays in its "
+                             "file (`claude` then /status shows the login in use)")
         if rep.refused or not rep.headers:
             return self.skip("accepted", title, "skipped: Claude Code would send no request "
                              "(see above)")
@@ -162,6 +176,14 @@ class AuthRun(Runbook):
                          fix=_LIVE_FIX.get(answer.cause or ""), details=details,
                          duration_s=answer.duration_ms / 1000)
         return self.guard("accepted", title, run)
+
+
+def _meant(cause: str, f: _cred.Finding) -> str:
+    """A fix line: what the user likely meant, then the cause's own instruction."""
+    from ..causes import CAUSES
+
+    meant = f"You most likely meant {f.likely_meant}. " if f.likely_meant else ""
+    return meant + CAUSES[cause].fix
 
 
 def helper_empty(rep: _cred.CredentialReport) -> bool:

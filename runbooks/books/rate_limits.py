@@ -163,8 +163,9 @@ class RateLimitsRun(Runbook):
                              cause=s.answer.cause, details=details, duration_s=took)
             if s.stalled_after_ms is not None:
                 return Check("live.stream", title, Status.FAIL,
-                             f"the stream started ({len(s.events)} events), then nothing for "
-                             f"{self.budget.read * 3:g} s after {s.stalled_after_ms:.0f} ms",
+                             f"the stream started ({len(s.events)} events in "
+                             f"{s.stalled_after_ms:.0f} ms), then nothing came for "
+                             f"{self.budget.read * 3:g} s (3 × the read budget)",
                              cause="http.stream_stall", details=details, duration_s=took)
             first = s.first_event_ms or 0.0
             if len(s.events) >= 3 and first >= _HELD_MS and s.spread_ms <= BURST_MS:

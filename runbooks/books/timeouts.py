@@ -92,15 +92,19 @@ class TimeoutsRun(Runbook):
                 return Check("timeout.request", title, Status.WARN,
                              f"API_TIMEOUT_MS={n.raw!r}{where}: {n.note}",
                              cause="config.timeout_disabled", details=details)
+            too_low = n.value is not None and n.value < TIMEOUT_FLOOR_MS
             if n.kind in ("lenient", "ignored"):
-                return Check("timeout.request", title, Status.WARN,
+                # a value the client reads as a few ms is not a warning: it fails every call
+                return Check("timeout.request", title, Status.FAIL if too_low else Status.WARN,
                              f"API_TIMEOUT_MS={n.raw!r}{where} is not a clean number: {n.note}",
                              cause="config.timeout_invalid", details=details)
-            if n.value is not None and n.value < TIMEOUT_FLOOR_MS:
+            if too_low:
+                seconds = (" (milliseconds, not seconds: 300 is 0.3 s)" if n.value < 1000
+                           else "")
                 return Check("timeout.request", title, Status.FAIL,
                              f"API_TIMEOUT_MS={n.value}{where}: {n.value / 1000:g} s is below "
                              f"{TIMEOUT_FLOOR_MS // 1000} s; a long answer's first byte can take "
-                             "longer (milliseconds, not seconds: 300 is 0.3 s)",
+                             f"longer{seconds}",
                              cause="config.timeout_too_low", details=details,
                              fix="Remove API_TIMEOUT_MS (the default is 600000, 10 minutes) or set "
                                  "it in milliseconds: API_TIMEOUT_MS=600000.")
@@ -118,7 +122,14 @@ class TimeoutsRun(Runbook):
             if n.kind in ("lenient", "ignored"):
                 return Check("timeout.stream_idle", title, Status.WARN,
                              f"CLAUDE_STREAM_IDLE_TIMEOUT_MS={n.raw!r} is not a clean number: "
-                             f"{n.note}", cause="config.timeout_invalid", details=details)
+                             f"{n.note}", cause="config.timeout_invalid", details=details,
+                             fix="Write it as whole milliseconds between 300000 and 1800000, "
+                                 "e.g. CLAUDE_STREAM_IDLE_TIMEOUT_MS=600000, or remove it.")
+            if n.kind == "disabled":
+                return Check("timeout.stream_idle", title, Status.WARN, n.note,
+                             cause="config.timeout_disabled", details=details,
+                             fix="Remove CLAUDE_ENABLE_STREAM_WATCHDOG=0: without the watchdog "
+                                 "a stream that goes silent holds the session forever.")
             return Check("timeout.stream_idle", title, Status.PASS, n.note, details=details)
         return self.guard("timeout.stream_idle", title, run)
 
@@ -132,7 +143,9 @@ class TimeoutsRun(Runbook):
             if n.kind in ("lenient", "ignored"):
                 return Check("timeout.retries", title, Status.WARN,
                              f"CLAUDE_CODE_MAX_RETRIES={n.raw!r} is not a clean number: {n.note}",
-                             cause="config.timeout_invalid", details=details)
+                             cause="config.timeout_invalid", details=details,
+                             fix="Write it as a whole number up to 15, e.g. "
+                                 "CLAUDE_CODE_MAX_RETRIES=10, or remove it.")
             return Check("timeout.retries", title, Status.PASS, n.note, details=details)
         return self.guard("timeout.retries", title, run)
 

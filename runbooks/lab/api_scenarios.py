@@ -42,6 +42,11 @@ def _slow_first_byte(run: Running, pki) -> None:
         f"API_TIMEOUT_MS={int(SLOW_FIRST_BYTE_S * 1000) + 5000} and it gets its answer.")
 
 
+def _no_key(run: Running, pki) -> None:
+    _api(run, pki)
+    run.client_unset.add("ANTHROPIC_API_KEY")
+
+
 def _buffered(run: Running, pki) -> None:
     _behaviour("buffered", BUFFERED_S)(run, pki)
     run.notes.append(
@@ -103,6 +108,15 @@ API_SCENARIOS = [
              "Request timed out. If the API is slow to answer, or a proxy or gateway holds "
              "responses, set API_TIMEOUT_MS above 10.",
              doctor=("config.timeout_invalid", "config.timeout_too_low")),
+    Scenario("auth-conflict", "the healthy API, with ANTHROPIC_API_KEY and ANTHROPIC_AUTH_TOKEN "
+             "both set: the client sends both headers", None,
+             _with_env(_behaviour("healthy"), ANTHROPIC_AUTH_TOKEN="lab-token-not-a-secret"),
+             LAB_REPLY, doctor=("auth.conflict",)),  # the lab takes either: it answers
+    Scenario("auth-missing", "the healthy API, and no credential at all", None,
+             _no_key, "Not logged in · Please run /login", doctor=("auth.missing",)),
+    Scenario("timeout-disabled", "the healthy API, with API_TIMEOUT_MS=0: no request timeout "
+             "at all", None, _with_env(_behaviour("healthy"), API_TIMEOUT_MS="0"),
+             LAB_REPLY, doctor=("config.timeout_disabled",)),
     Scenario("helper-fails", "apiKeyHelper (in a temporary HOME's settings) exits 1 and no "
              "ANTHROPIC_API_KEY is set; the API accepts only the lab key (keyless: the usual "
              "401; the credentials check sees auth.helper_failed)", None, _helper_fails,

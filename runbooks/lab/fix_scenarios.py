@@ -9,8 +9,7 @@ import json
 
 from .api import FakeAPI
 from .faults import BlackHole, Refused
-from .scenarios import (LAB_API_KEY, SCENARIOS, Running, Scenario, _api, _fault,
-                        _trust_lab_ca)
+from .scenarios import LAB_API_KEY, SCENARIOS, Running, Scenario, _api, _fault, _trust_lab_ca
 
 __all__ = ["FIX_SCENARIOS"]
 

@@ -376,4 +376,4 @@ def running(name: str) -> Iterator[Running]:
     finally:
         run.stop()
 from . import api_scenarios as _api_scenarios  # noqa: F401  (the API layer's faults)
-from . import fix_scenarios as _fix_scenarios  # noqa: E402, F401 - registers its scenarios
+from . import fix_scenarios as _fix_scenarios  # noqa: F401 - registers its scenarios
