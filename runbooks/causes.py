@@ -56,7 +56,7 @@ class Cause:
 #: set from here by the site hooks) and every ``docs:`` link the CLI prints are built from.
 SITE_URL = "https://claude-code-runbooks.github.io/runbooks/"
 
-#: The site's pages, one per fix section of the guide, in reading order.
+#: The site's fix pages, in reading order.
 PAGES: dict[str, str] = {
     "network.md": "Network",
     "auth.md": "Authentication",
@@ -102,7 +102,11 @@ CAUSES: dict[str, Cause] = {
         _c("tcp.timeout", "Connection attempts go unanswered", _NET, "network",
            "SYNs are dropped: a firewall, a dead route, or a network that needs a proxy. "
            "Allow outbound 443 to the API host, or set HTTPS_PROXY.",
-           "connect ETIMEDOUT", "ETIMEDOUT", "Connection timeout after 120000ms",
+           "connect ETIMEDOUT", "ETIMEDOUT",
+           # a popular guide's headline: v2.1.332 prints it for no timeout the lab reproduces,
+           # and 120000 ms is the Bash tool's command limit; read as the connection timeout its
+           # words name (the doctor confirms or clears the network), explained under this code
+           "Connection timeout after 120000ms",
            # what v2.1.332 prints when SYNs are dropped: it cannot tell this from a silent server
            "Request timed out."),
         _c("tcp.unreachable", "No route to the API host", _NET, "network",
@@ -191,13 +195,16 @@ CAUSES: dict[str, Cause] = {
            "API Error: 500", "504 Gateway Time-out", "api_error"),
         _c("auth.missing", "No credential is configured", _AUTH, "auth",
            "Run `claude` and /login, or set ANTHROPIC_API_KEY (or apiKeyHelper).",
-           "x-api-key header is required"),
+           "Not logged in · Please run /login", "x-api-key header is required"),
         _c("auth.malformed", "The credential has a visible defect", _AUTH, "auth",
-           "Re-copy the key without quotes, spaces or newlines; keys start with sk-ant-."),
+           "Re-copy the key without quotes, spaces or newlines; keys start with sk-ant-.",
+           # v2.1.332 refuses a key with an ellipsis or zero-width character before sending
+           "Invalid X-Api-Key header value"),
         _c("auth.invalid", "The API rejects the credential (401)", _AUTH, "auth",
            "The key is revoked or wrong: create a new one in the Console, or remove a stale "
            "ANTHROPIC_API_KEY so your login is used.",
-           "Invalid API key · Fix external API key", "authentication_error", "invalid x-api-key"),
+           "Invalid API key · Fix external API key", "authentication_error", "invalid x-api-key",
+           "Failed to authenticate. API Error: 401"),
         _c("auth.forbidden", "The credential lacks permission (403)", _AUTH, "auth",
            "The key's workspace or organisation may not use this model or endpoint.",
            "permission_error"),

@@ -43,13 +43,29 @@ def _param_type(param, option: str):
     return parse
 
 
+def _count(option: str, low: int, high: int):
+    def parse(raw: str) -> int:
+        from .params import integer
+
+        return integer("n", low, "", low, high).parse(raw, via=option)
+    return parse
+
+
+def _positive(option: str, high: float):
+    def parse(raw: str) -> float:
+        from .params import seconds
+
+        return seconds("s", 1.0, "", high).parse(raw, via=option)
+    return parse
+
+
 def _add_json_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", dest="json_path",
                    help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .runbook import COMMON, NETWORK_PATH
+    from .doctor import DOCTOR_PARAMETERS
 
     parser = _Parser(prog="runbooks", description="Diagnose and fix Claude Code connection "
                      "failures with executable runbooks.")
@@ -57,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
-    for param in COMMON + NETWORK_PATH:
+    for param in DOCTOR_PARAMETERS.values():
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
                                   "metavar": param.expect if param.type is str else "S",
                                   "help": param.help}
@@ -69,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json_option(d)
 
     r = sub.add_parser("run", help="run a runbook notebook headless (papermill)")
-    r.add_argument("runbook", help="runbook name (see `runbooks list`)")
+    r.add_argument("runbook", help="runbook name (see `runbooks list`), or all")
     r.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="set a notebook parameter (repeatable)")
     r.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="YAML",
@@ -90,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"causes": [...]} ranked best first')
 
     sub.add_parser("list", help="list the runbooks and their parameters")
+
+    rt = sub.add_parser("retry", help="run a command, retrying only failures a retry can fix",
+                        usage="runbooks retry [--max N] [--base S] [--cap S] -- COMMAND …")
+    rt.add_argument("--max", type=_count("--max", 1, 50), default=5, metavar="N",
+                    help="attempts in all (default: %(default)s)")
+    rt.add_argument("--base", type=_positive("--base", 600.0), default=2.0, metavar="S",
+                    help="backoff base in seconds: waits are random in [0, base × 2ⁿ] "
+                         "(default: %(default)s)")
+    rt.add_argument("--cap", type=_positive("--cap", 3600.0), default=60.0, metavar="S",
+                    help="the longest wait between attempts (default: %(default)s)")
+    rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
+                    help="the command, after --")
 
     lab = sub.add_parser("lab", help="start local servers that reproduce each fault")
     labsub = lab.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
@@ -154,13 +182,12 @@ def _emit_report(report, json_path: str | None, json_file: Path | None) -> int:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .books.network import NetworkRun
+    from .doctor import DOCTOR_PARAMETERS, run_doctor
 
     json_file = check_json_path(args.json_path)
-    values = {name: getattr(args, name) for name in NetworkRun.PARAMETERS}
+    values = {name: getattr(args, name) for name in DOCTOR_PARAMETERS}
     values["resolve"] = ",".join(values["resolve"])
-    run = NetworkRun.from_parameters(**values)
-    return _emit_report(run.run_all(), args.json_path, json_file)
+    return _emit_report(run_doctor(values), args.json_path, json_file)
 
 
 def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -191,9 +218,11 @@ def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .execute import check_output_dir, coerce, notebook_path, run_notebook
+    from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
 
-    notebook_path(args.runbook)  # unknown runbook: fail before anything else
+    names = list(available()) if args.runbook == "all" else [args.runbook]
+    for name in names:
+        notebook_path(name)  # unknown runbook: fail before anything else
     raw: dict[str, str] = {}
     for item in args.parameter:
         name, sep, value = item.partition("=")
@@ -203,27 +232,72 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in ("base_url", "settings"):
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)
-    params = coerce(args.runbook, raw, _yaml_parameters(args))
+    typed = _yaml_parameters(args)
+    jobs = {name: coerce(name, *_declared_by(name, raw, typed, len(names) > 1))
+            for name in names}
+    if len(names) > 1:
+        _all_known(names, raw, typed)
     json_file = check_json_path(args.json_path)
     output_dir = check_output_dir(args.output_dir)
-    result = run_notebook(args.runbook, params, output_dir)
-    report = result.report
+    results = run_notebooks(jobs, output_dir, group="all" if args.runbook == "all" else None)
+    report = results[0].report if len(results) == 1 else _aggregate(results)
     if args.json_path == "-":
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         if json_file is not None:
             write_atomically(json_file, json.dumps(report, indent=2) + "\n")
-        causes = ", ".join(report.get("causes", [])) or "none"
-        print(f"runbook {args.runbook}: verdict {result.verdict}; causes: {causes}")
+        for result in results:
+            causes = ", ".join(result.report.get("causes", [])) or "none"
+            print(f"runbook {result.runbook}: verdict {result.verdict}; causes: {causes}")
+            if result.error:
+                print(f"error:    {result.error}")
+            print(f"notebook: {result.output}")
+            print(f"report:   {result.report_path}")
+            print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
+                  f"work {result.work_s:.2f} s)")
+        if len(results) > 1:
+            print(f"all: verdict {report['verdict']}; causes: "
+                  f"{', '.join(report['causes']) or 'none'}")
+    for result in results:
         if result.error:
-            print(f"error:    {result.error}")
-        print(f"notebook: {result.output}")
-        print(f"report:   {result.report_path}")
-        print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
-              f"work {result.work_s:.2f} s)")
-    if result.error:
-        print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
-    return EXIT_OK if result.verdict == "pass" else EXIT_FINDINGS
+            print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
+    return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+
+
+def _declared_by(name: str, raw: dict[str, str], typed: dict[str, Any], several: bool):
+    """The parameters runbook ``name`` declares (all of them when it runs alone, so an
+    unknown one is an error naming it)."""
+    if not several:
+        return raw, typed
+    from .books import get
+
+    table = get(name).PARAMETERS
+    return ({k: v for k, v in raw.items() if k in table},
+            {k: v for k, v in typed.items() if k in table})
+
+
+def _all_known(names: list[str], raw: dict[str, str], typed: dict[str, Any]) -> None:
+    from .books import get
+
+    known = {p for n in names for p in get(n).PARAMETERS}
+    for key in (*raw, *typed):
+        if key not in known:
+            raise UsageError(f"unknown parameter {key!r} for any runbook; valid: "
+                             f"{', '.join(sorted(known))}")
+
+
+def _aggregate(results) -> dict[str, Any]:
+    """One report over several runbook runs: the worst verdict, every cause once."""
+    from .result import SCHEMA_VERSION
+
+    order = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+    verdict = max((r.verdict for r in results), key=lambda v: order.get(v, 3))
+    causes = list(dict.fromkeys(c for r in results for c in r.report.get("causes", [])))
+    return {"schema_version": SCHEMA_VERSION, "runbook": "all",
+            "verdict": "fail" if verdict == "error" else verdict, "causes": causes,
+            "runbooks": {r.runbook: {"verdict": r.verdict, "error": r.error,
+                                     "report": str(r.report_path), "notebook": str(r.output),
+                                     "causes": r.report.get("causes", [])} for r in results}}
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -366,8 +440,21 @@ def _print_lab(lab) -> None:
     print("\nCtrl-C stops the lab.", flush=True)
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    import shutil
+
+    from .retry import run_with_retries
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise UsageError("no command given: runbooks retry -- claude -p \"…\"")
+    if shutil.which(command[0]) is None:
+        raise UsageError(f"command not found: {command[0]!r}")
+    return run_with_retries(command, args.max, args.base, args.cap).exit_code
+
+
 COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,
-            "lab": cmd_lab}
+            "lab": cmd_lab, "retry": cmd_retry}
 
 
 def _quiet_stdout() -> None:

@@ -12,10 +12,14 @@ from collections.abc import Mapping
 
 from .masking import mask_proxy
 
-__all__ = ["ClaudeVersion", "proxy_settings", "PROXY_VARS"]
+__all__ = ["NO_PROXY_VARS", "PROXY_VARS", "ClaudeVersion", "proxy_settings"]
 
-#: Claude Code reads the first one set, in this order.
-PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+#: Claude Code 2.1.332 takes the first non-empty one, in this order; ``all_proxy`` and
+#: ``ALL_PROXY`` only when none of the other four is set (see runbooks/proxy.py).
+PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+              "ALL_PROXY")
+#: Its full NO_PROXY rules read ``no_proxy`` if non-empty, else ``NO_PROXY``.
+NO_PROXY_VARS = ("no_proxy", "NO_PROXY")
 
 
 class ClaudeVersion:
@@ -32,7 +36,7 @@ class ClaudeVersion:
     def _ask(self) -> None:
         try:
             out = subprocess.run([self._exe, "--version"], capture_output=True, text=True,
-                                 timeout=self._timeout, stdin=subprocess.DEVNULL)
+                                 timeout=self._timeout, stdin=subprocess.DEVNULL, check=False)
             self.value = out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
         except (OSError, subprocess.SubprocessError, IndexError):
             self.value = None
@@ -56,9 +60,10 @@ def describe(claude: ClaudeVersion | None = None) -> dict[str, str | None]:
 
 
 def proxy_settings(env: Mapping[str, str]) -> dict[str, str]:
-    """The proxy variables that are set, passwords masked."""
-    out = {k: mask_proxy(env[k]) for k in PROXY_VARS if env.get(k, "").strip()}
-    for k in ("no_proxy", "NO_PROXY"):
-        if env.get(k, "").strip():
+    """The proxy variables that are set (non-empty: a value of spaces counts), passwords
+    masked."""
+    out = {k: mask_proxy(env[k]) for k in PROXY_VARS if env.get(k)}
+    for k in NO_PROXY_VARS:
+        if env.get(k):
             out[k] = env[k]
     return out

@@ -31,8 +31,8 @@ from typing import Any
 from .errors import RunbooksError, UsageError
 from .params import Param
 
-__all__ = ["NOTEBOOK_DIR", "Interrupted", "NotebookRun", "available", "notebook_path",
-           "parameters", "check_output_dir", "run_notebook", "coerce"]
+__all__ = ["NOTEBOOK_DIR", "Interrupted", "NotebookRun", "available", "check_output_dir",
+           "coerce", "notebook_path", "parameters", "run_notebook", "run_notebooks"]
 
 
 def _notebook_dir() -> Path:
@@ -148,7 +148,7 @@ def check_output_dir(path: str) -> Path:
     return out
 
 
-def _run_folder(output_dir: Path, name: str) -> Path:
+def _run_folder(output_dir: Path, name: str | None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     try:
         return Path(tempfile.mkdtemp(prefix=f"{name}-{stamp}-", dir=output_dir))
@@ -227,22 +227,34 @@ def _signals_raise() -> Iterator[None]:
 
 
 def run_notebook(name: str, params: Mapping[str, Any], output_dir: Path) -> NotebookRun:
-    """Execute runbook ``name`` with papermill in a fresh run folder under ``output_dir``.
+    """Execute runbook ``name`` with papermill in a fresh run folder under ``output_dir``."""
+    return run_notebooks({name: params}, output_dir)[0]
 
-    papermill runs in a worker thread; the main thread waits, so Ctrl-C and SIGTERM reach
-    it and it can stop the kernel itself (:class:`Interrupted`)."""
-    path = notebook_path(name)
-    folder = _run_folder(Path(output_dir), name)
-    out_nb, report_path = folder / f"{name}.ipynb", folder / f"{name}.json"
-    kernels = _Kernels()
-    box: dict[str, Any] = {}
 
-    def work() -> None:
+def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
+                  group: str | None = None) -> list[NotebookRun]:
+    """Execute several runbooks at once, each in its own kernel and run folder (under one
+    folder named ``group`` when given).
+
+    papermill runs in worker threads; the main thread waits, so Ctrl-C and SIGTERM reach
+    it and it stops every kernel itself (:class:`Interrupted`)."""
+    base = _run_folder(Path(output_dir), group) if group else Path(output_dir)
+    plans = []
+    for name, params in jobs.items():
+        path = notebook_path(name)
+        folder = _run_folder(base, name) if not group else base / name
+        folder.mkdir(exist_ok=True)
+        plans.append((name, path, folder, params, _Kernels(), {}))
+
+    def work(name: str, path: Path, folder: Path, params: Mapping[str, Any], kernels: _Kernels,
+             box: dict[str, Any]) -> None:
         import papermill
 
+        t0 = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(path), str(out_nb), parameters={**params, "report_path": str(report_path)},
+                str(path), str(folder / f"{name}.ipynb"),
+                parameters={**params, "report_path": str(folder / f"{name}.json")},
                 kernel_name="python3", progress_bar=False, log_output=False,
                 cwd=None,  # here: Claude Code's project settings are read from it
                 kernel_manager_class=kernels.manager_class(),
@@ -251,24 +263,36 @@ def run_notebook(name: str, params: Mapping[str, Any], output_dir: Path) -> Note
                 extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             box["error"] = exc
+        box["wall"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    worker = threading.Thread(target=work, name=f"papermill-{name}", daemon=True)
+    workers = [threading.Thread(target=work, args=plan, name=f"papermill-{plan[0]}",
+                                daemon=True) for plan in plans]
     try:
         with _signals_raise():
-            worker.start()
-            while worker.is_alive():
-                worker.join(0.1)
+            for w in workers:
+                w.start()
+            while any(w.is_alive() for w in workers):
+                for w in workers:
+                    w.join(0.1)
     except (KeyboardInterrupt, Interrupted) as exc:
-        kernels.kill()
-        worker.join(10)
-        shutil.rmtree(folder, ignore_errors=True)
+        for plan in plans:
+            plan[4].kill()
+        for w in workers:
+            w.join(10)
+        for plan in plans:
+            shutil.rmtree(plan[2], ignore_errors=True)
+        if group:
+            shutil.rmtree(base, ignore_errors=True)
         raise (exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)) from None
-    wall = time.perf_counter() - t0
-    error = _describe_failure(box.get("error"), name, out_nb)
-    kernel_s, work_s = _split_times(out_nb, wall) if out_nb.exists() else (wall, 0.0)
-    report = _read_report(report_path)
-    return NotebookRun(name, folder, out_nb, report_path, report, wall, kernel_s, work_s, error)
+    out = []
+    for name, _path, folder, _params, _k, box in plans:
+        out_nb, report_path = folder / f"{name}.ipynb", folder / f"{name}.json"
+        wall = box.get("wall", 0.0)
+        error = _describe_failure(box.get("error"), name, out_nb)
+        kernel_s, work_s = _split_times(out_nb, wall) if out_nb.exists() else (wall, 0.0)
+        out.append(NotebookRun(name, folder, out_nb, report_path, _read_report(report_path),
+                               wall, kernel_s, work_s, error))
+    return out
 
 
 def _describe_failure(exc: BaseException | None, name: str, out_nb: Path) -> str | None:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import IO, Any
 
+from .causes import CAUSES
 from .masking import redact
 from .result import Check, Report, Status
 
-__all__ = ["terminal_report", "terminal_check", "markdown_report", "markdown_check",
-           "json_report", "use_color"]
+__all__ = [
+    "json_report",
+    "markdown_check",
+    "markdown_report",
+    "terminal_check",
+    "terminal_report",
+    "use_color",
+]
 
 _MARK = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-",
          Status.ERROR: "✗"}
@@ -65,19 +73,69 @@ def terminal_report(report: Report, color: bool = False) -> str:
                       _paint(_summary_line(report), verdict_color, color)])
 
 
+# -- Markdown (notebooks) -------------------------------------------------------------------------
+#: Status words next to the emoji: emoji alone say nothing to a screen reader, to a font
+#: without them, or to someone who does not know the convention.
+_WORD = {s: s.value for s in Status}
+
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s`<>|]+")
+
+
+def _code_urls(text: str) -> str:
+    """URLs as code spans: Markdown renderers turn a bare URL into a link, and a link to
+    ``https://127.0.0.1:57323`` (a lab, a proxy, someone's gateway) is an address to show,
+    not to visit. Existing code spans are left alone."""
+
+    def wrap(part: str) -> str:
+        def one(m: re.Match) -> str:
+            url = m.group(0)
+            tail = ""
+            while url and url[-1] in ".,:;)'\"":  # sentence punctuation after a URL
+                url, tail = url[:-1], url[-1] + tail
+            return f"`{url}`{tail}" if url else m.group(0)
+
+        return _URL.sub(one, part)
+
+    out, last = [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out += [wrap(text[last:m.start()]), m.group(0)]
+        last = m.end()
+    out.append(wrap(text[last:]))
+    return "".join(out)
+
+
+def _md_text(text: str) -> str:
+    """Free text for Markdown: secrets masked, URLs as code."""
+    return _code_urls(redact(str(text)))
+
+
 def _md_escape(text: str) -> str:
-    return redact(str(text)).replace("|", "\\|").replace("\n", " ")
+    """Free text for one line of a Markdown table cell."""
+    return _md_text(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _status(status: Status) -> str:
+    return f"{_EMOJI[status]} {_WORD[status]}"
+
+
+def _doc_link(check: Check) -> str:
+    """The page that explains the check's cause, titled by the cause (the address is the
+    site's: the built site makes it relative, Jupyter opens the public page)."""
+    title = CAUSES[check.cause].title if check.cause in CAUSES else check.cause
+    return f"[{title}]({check.doc})"
 
 
 def markdown_check(check: Check) -> str:
-    rows = [f"**{_EMOJI[check.status]} {check.title}** — {_md_escape(check.summary)}"]
+    head = f"**{_EMOJI[check.status]} {check.title}** ({_WORD[check.status]})"
+    rows = [f"{head} — {_md_escape(check.summary)}"]
     if check.is_finding:
         if check.cause:
             rows.append(f"\n- **Cause:** `{check.cause}`")
         if check.fix:
-            rows.append(f"- **Fix:** {redact(check.fix)}")
+            rows.append(f"- **Fix:** {_md_text(check.fix)}")
         if check.doc:
-            rows.append(f"- **Explained:** [{check.doc}]({check.doc})")
+            rows.append(f"- **Explained:** {_doc_link(check)}")
     table = _details_table(check.details)
     if table:
         rows.append("\n" + table)
@@ -109,15 +167,15 @@ def _details_table(details: dict[str, Any]) -> str:
 def markdown_report(report: Report) -> str:
     icon = {"pass": "✅", "warn": "⚠️", "fail": "❌"}[report.verdict]
     lines = [f"### {icon} Verdict: {report.verdict}", "", _md_escape(_summary_line(report)), "",
-             "| | check | result | cause |", "| --- | --- | --- | --- |"]
+             "| status | check | result | cause |", "| --- | --- | --- | --- |"]
     for c in report.checks:
         cause = f"[`{c.cause}`]({c.doc})" if c.cause else ""
-        lines.append(f"| {_EMOJI[c.status]} | {c.title} | {_md_escape(c.summary)} | {cause} |")
+        lines.append(f"| {_status(c.status)} | {c.title} | {_md_escape(c.summary)} | {cause} |")
     fixes = [c for c in report.findings if c.fix]
     if fixes:
         lines += ["", "#### What to do", ""]
         for c in fixes:
-            lines.append(f"1. **{c.title}** (`{c.cause}`): {redact(c.fix)} "
+            lines.append(f"1. **{c.title}** (`{c.cause}`): {_md_text(c.fix)} "
                          f"[Why and how]({c.doc})")
     return "\n".join(lines)
 

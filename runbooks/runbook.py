@@ -124,11 +124,15 @@ class Runbook:
     PARAMETERS: ClassVar[dict[str, Param]]
     #: the step methods, in order; ``run_all`` calls them, the notebook one per cell
     STEPS: ClassVar[tuple[str, ...]]
+    #: steps that need a working path to the API (a live request): the doctor runs them
+    #: after the network runbook, and skips them with its reason when the path is broken
+    LIVE_STEPS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: Context, **options: Any) -> None:
         self.ctx = context
         self.options = options
         self.checks: dict[str, Check] = {}
+        self.path_broken: str | None = None  # set by the doctor: why live steps cannot run
         self.started = time.time()
         self._t0 = time.perf_counter()
 
@@ -177,13 +181,25 @@ class Runbook:
     def skip(self, check_id: str, title: str, why: str) -> Check:
         return self.record(Check(check_id, title, Status.SKIP, why))
 
+    def skip_live(self, why: str) -> None:
+        """The path to the API is broken: each live step records itself as skipped."""
+        self.path_broken = why
+        for step in self.LIVE_STEPS:
+            getattr(self, step)()
+
+    def live_blocked(self, check_id: str, title: str) -> Check | None:
+        """In a live step, first: a skip record when the doctor found the path broken."""
+        if self.path_broken:
+            return self.skip(check_id, title, self.path_broken)
+        return None
+
     def passed(self, check_id: str) -> bool:
         c = self.checks.get(check_id)
         return c is not None and c.status == Status.PASS
 
     # -- the whole run -------------------------------------------------------------------------
     def run_all(self) -> Report:
-        for step in self.STEPS:
+        for step in self.STEPS + self.LIVE_STEPS:
             getattr(self, step)()
         return self.report()
 

@@ -1,38 +1,109 @@
-"""MkDocs hooks: the error index is generated from the cause catalogue, and the
-runbook notebooks are added to the site from ``notebooks/`` (one source, no copy)."""
+"""MkDocs hooks: the site's address, its error index and the messages under each cause's
+heading come from the cause catalogue; the runbook notebooks are added to the site from
+``notebooks/`` (one source, no copy).
+
+- ``on_config``: ``site_url`` is :func:`runbooks.causes.site_url` (``SITE_URL``, or
+  ``RUNBOOKS_DOCS_URL``), the one address the CLI's ``docs:`` links use too.
+- ``on_files``: ``errors.md`` (every message → cause → fix) is generated, and each notebook
+  is served at ``notebooks/<name>/``.
+- ``on_page_markdown``: under every heading anchored ``{ #code }`` on the code's own page, a
+  "Messages that lead here" line lists that cause's signatures, as text search indexes.
+- ``on_page_content``: links to the site's own public address (the notebooks' stored output
+  holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
+  notebook's inline ``<style>`` blocks move to one shared stylesheet.
+"""
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import logging
+import posixpath
+import re
+from html import escape, unescape
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.utils import get_relative_url
 
-from runbooks.causes import CAUSES, PAGES
+from runbooks.causes import CAUSES, PAGES, SITE_URL, Cause, site_url
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("mkdocs.hooks.runbooks")
+
+#: A pasted message must find the section that fixes it first: the fix pages (``PAGES``) rank
+#: above the pages that only mention messages (the runbook's output, the reference), and the
+#: error index, which points to the fix pages, below everything (Material's per-page
+#: ``search.boost``; 1 is the default).
+FIX_PAGE_SEARCH_BOOST = 3
+ERRORS_SEARCH_BOOST = 0.1
+
+#: Where a notebook page's styles go, one file per distinct stylesheet (in practice one).
+NOTEBOOK_CSS_DIR = "assets/stylesheets"
+
+#: Added to the notebooks' stylesheet: on a phone the input/output prompts take a third of
+#: the width and a four-column table overflows, so prompts go and table rows stack.
+NOTEBOOK_CSS_EXTRA = """
+/* runbooks: rendered notebooks on a phone */
+@media screen and (max-width: 44.9375em) {
+  .jupyter-wrapper .jp-InputPrompt, .jupyter-wrapper .jp-OutputPrompt { display: none; }
+  .jupyter-wrapper .jp-Notebook, .jupyter-wrapper .jp-Cell { padding-left: 0; padding-right: 0; }
+  .md-typeset .jupyter-wrapper .md-typeset__table { padding: 0; }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]),
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tbody,
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tr,
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td {
+    display: block; width: auto; border: none;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) thead { display: none; }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tr {
+    padding: 0.4em 0; border-top: 0.05rem solid var(--md-typeset-table-color);
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td {
+    padding: 0.1em 0.4em; text-align: left; overflow-wrap: anywhere;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td:nth-child(-n+2) {
+    display: inline-block; font-weight: 700;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td:empty { display: none; }
+}
+"""
+
+_state: dict = {"command": "build", "css": {}, "anchored": set()}
+
+
+# -- the error index ------------------------------------------------------------------------------
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, shown exactly as written: no HTML escaping (a code
+    span is literal), a fence longer than any run of backticks inside, and no ``|``
+    escaping (Python-Markdown's tables do not split inside code spans)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def error_index() -> str:
     """The "find your error" page: every message users see → cause → fix page."""
-    rows = []
-    for c in CAUSES.values():
-        for sig in c.signatures:
-            rows.append((sig, c))
-    rows.sort(key=lambda r: r[0].lower())
+    rows = sorted(((sig, c) for c in CAUSES.values() for sig in c.signatures),
+                  key=lambda r: (r[0].lower(), r[1].code))
     out = [
+        "---",
+        "search:",
+        f"  boost: {ERRORS_SEARCH_BOOST}",
+        "---",
         "# Find your error",
         "",
-        "Search this page (or the site) for the exact text Claude Code printed. Each message "
-        "points to the cause that produces it and the section that fixes it. Not sure? "
-        "Run `runbooks doctor`, or `runbooks triage \"<the message>\"`.",
+        ("Search this page (or the site) for the exact text Claude Code printed. Each message "
+         "points to the cause that produces it and the section that fixes it. Not sure? "
+         "Run `runbooks doctor`, or `runbooks triage \"<the message>\"`."),
         "",
         "| Message you see | Cause | Fix |",
         "| --- | --- | --- |",
     ]
     for sig, c in rows:
-        msg = sig.replace("|", "\\|").replace("<", "&lt;")
-        out.append(f"| `{msg}` | `{c.code}` | [{c.title}]({c.page}#{c.code}) |")
+        out.append(f"| {code(sig)} | `{c.code}` | [{c.title}]({c.page}#{c.code}) |")
     out += ["", "## Every cause code", "",
             "Codes are stable: reports, scripts and this site use the same names.", "",
             "| Code | Meaning | Explained in | Runbook |", "| --- | --- | --- | --- |"]
@@ -45,6 +116,122 @@ def error_index() -> str:
     return "\n".join(out) + "\n"
 
 
+# -- messages under each cause's heading ----------------------------------------------------------
+#: ``## Title { #code }`` (other attributes may follow the anchor); and fenced code, where a
+#: line that looks like one is not a heading.
+_ANCHORED_HEADING = re.compile(r"^#{1,6}[ \t]+.*\{[ \t]*#([\w.\-]+)(?:[ \t][^}]*)?\}[ \t]*$",
+                               re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
+
+
+def messages_line(c: Cause) -> str:
+    """The cause's signatures as one paragraph; a message that other causes share names them,
+    since Claude Code prints it for each (the doctor tells them apart)."""
+    parts = []
+    for sig in c.signatures:
+        others = [o for o in CAUSES.values() if o.code != c.code and sig in o.signatures]
+        also = ", ".join(f"[{o.title}]({_link(c.page, o)})" for o in others)
+        parts.append(f"{code(sig)} (also: {also})" if others else code(sig))
+    return "**Messages that lead here:** " + " · ".join(parts)
+
+
+def _link(from_page: str, c: Cause) -> str:
+    """A Markdown link from ``from_page`` (a path in docs/) to where ``c`` is explained."""
+    if c.page == from_page:
+        return f"#{c.code}"
+    return f"{posixpath.relpath(c.page, posixpath.dirname(from_page) or '.')}#{c.code}"
+
+
+def add_messages(markdown: str, page_path: str) -> tuple[str, set[str]]:
+    """``markdown`` with the messages line under each heading anchored by a cause code that
+    this page explains; and the codes found."""
+    fences = [m.span() for m in _FENCE.finditer(markdown)]
+    found: set[str] = set()
+
+    def under(m: re.Match) -> str:
+        c = CAUSES.get(m.group(1))
+        if c is None or c.page != page_path or any(a <= m.start() < b for a, b in fences):
+            return m.group(0)
+        found.add(c.code)
+        return f"{m.group(0)}\n\n{messages_line(c)}" if c.signatures else m.group(0)
+
+    return _ANCHORED_HEADING.sub(under, markdown), found
+
+
+# -- links to the site's own address --------------------------------------------------------------
+def own_prefixes(config) -> list[str]:
+    """The addresses this site is published at: the configured one and the canonical
+    ``SITE_URL`` (stored notebook output links there, whoever builds the site)."""
+    out = {site_url(), SITE_URL}
+    if config.site_url:
+        out.add(config.site_url.rstrip("/") + "/")
+    return sorted(out, key=len, reverse=True)
+
+
+_HREF = re.compile(r'(\shref=")([^"]+)(")')
+
+
+def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
+    """Absolute links to this site's pages, made relative to ``page_url``."""
+
+    def local(m: re.Match) -> str:
+        url = unescape(m.group(2))
+        for prefix in prefixes:
+            if url.startswith(prefix):
+                path, _, fragment = url[len(prefix):].partition("#")
+                rel = get_relative_url(path or ".", page_url) + (f"#{fragment}" if fragment else "")
+                return m.group(1) + escape(rel) + m.group(3)
+        return m.group(0)
+
+    return _HREF.sub(local, html)
+
+
+# -- one stylesheet for the notebooks -------------------------------------------------------------
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
+
+
+def _css_texts(block: str) -> list[str]:
+    """One ``<style>`` block's CSS. mkdocs-jupyter also writes its highlighting CSS a second
+    time as a Python list's repr; that is read back as the list it is."""
+    text = block.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return [text]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [v.strip() for v in value]
+    return [text]
+
+
+def shared_stylesheet(html: str) -> tuple[str, str]:
+    """``html`` without its ``<style>`` blocks, and their CSS (each distinct block once)."""
+    texts: list[str] = []
+    for m in _STYLE.finditer(html):
+        for css in _css_texts(m.group(1)):
+            if css and css not in texts:
+                texts.append(css)
+    return _STYLE.sub("", html), "\n".join(texts + [NOTEBOOK_CSS_EXTRA.strip()]) + "\n"
+
+
+def _is_notebook(page) -> bool:
+    return page.file.src_uri.endswith(".ipynb")
+
+
+# -- MkDocs events --------------------------------------------------------------------------------
+def on_startup(command: str, dirty: bool) -> None:
+    _state["command"] = command
+
+
+def on_config(config):
+    # `mkdocs serve` has already set its own local address; everything else publishes here.
+    if _state["command"] != "serve" or not config.site_url:
+        config.site_url = site_url()
+    _state["css"] = {}
+    _state["anchored"] = set()
+    return config
+
+
 @event_priority(100)  # before mkdocs-jupyter looks at the files
 def on_files(files: Files, config) -> Files:
     files.append(File.generated(config, "errors.md", content=error_index()))
@@ -54,3 +241,46 @@ def on_files(files: Files, config) -> Files:
         files.append(File(f"notebooks/{nb.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
                           use_directory_urls=config.use_directory_urls))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if _is_notebook(page):
+        return markdown
+    if page.file.src_uri in PAGES:
+        search = page.meta.setdefault("search", {})
+        search.setdefault("boost", FIX_PAGE_SEARCH_BOOST)
+    markdown, found = add_messages(markdown, page.file.src_uri)
+    _state["anchored"] |= found
+    return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    html = relative_links(html, page.url, own_prefixes(config))
+    if _is_notebook(page):
+        html, css = shared_stylesheet(html)
+        digest = hashlib.sha256(css.encode()).hexdigest()[:8]
+        path = f"{NOTEBOOK_CSS_DIR}/notebook.{digest}.css"
+        _state["css"][path] = css
+        page.meta["notebook_css"] = path
+    return html
+
+
+def on_post_page(output: str, page, config) -> str:
+    path = page.meta.get("notebook_css")
+    if path:
+        link = f'<link rel="stylesheet" href="{get_relative_url(path, page.url)}">\n'
+        output = output.replace("</head>", link + "</head>", 1)
+    return output
+
+
+def on_post_build(config) -> None:
+    for path, css in _state["css"].items():
+        out = Path(config.site_dir) / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(css, encoding="utf-8")
+    if _state["command"] == "serve":
+        return  # a dirty rebuild sees only the pages that changed
+    missing = sorted(set(CAUSES) - _state["anchored"])
+    if missing:
+        log.warning("cause codes without a heading anchored { #code } on their page: %s",
+                    ", ".join(missing))

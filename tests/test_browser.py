@@ -68,11 +68,10 @@ def browser():
             b.close()
 
 
-@pytest.fixture
-def page(browser, served):
-    """A fresh page that records console errors and blocks (and records) any request that
-    is not to the local server."""
-    ctx = browser.new_context(accept_downloads=True)
+def _new_page(browser, **context):
+    """A page that records console errors and blocks (and records) any request that is not to
+    the local server."""
+    ctx = browser.new_context(accept_downloads=True, **context)
     pg = ctx.new_page()
     pg.errors, pg.outside = [], []
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
@@ -87,12 +86,37 @@ def page(browser, served):
 
     pg.route("**/*", guard)
     pg.set_default_timeout(15_000)
+    return ctx, pg
+
+
+@pytest.fixture
+def page(browser, served):
+    ctx, pg = _new_page(browser)
     yield pg
     ctx.close()
 
 
-@pytest.mark.parametrize("path", ["", "network/", "proxy-tls/", "errors/", "notebooks/network/",
-                                  "reference/lab/"])
+@pytest.fixture
+def phone(browser, served):
+    """A 375 px wide phone (an iPhone's width), touch, mobile viewport."""
+    ctx, pg = _new_page(browser, viewport={"width": 375, "height": 812}, is_mobile=True,
+                        has_touch=True, device_scale_factor=2)
+    yield pg
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def search_page(browser, served):
+    """One page for all the searches (the index loads once), as a reader searching again."""
+    ctx, pg = _new_page(browser)
+    pg.goto(served, wait_until="networkidle")
+    yield pg
+    ctx.close()
+
+
+@pytest.mark.parametrize("path", ["", "network/", "proxy-tls/", "timeouts/", "auth/",
+                                  "rate-limits/", "errors/", "notebooks/network/",
+                                  "reference/lab/", "reference/publishing/"])
 def test_pages_load_clean_and_stay_local(page, served, path):
     page.goto(served + path, wait_until="networkidle")
     assert page.locator("h1").first.is_visible()
@@ -100,13 +124,67 @@ def test_pages_load_clean_and_stay_local(page, served, path):
     assert page.outside == [], f"third-party requests: {page.outside}"
 
 
-def test_search_finds_the_message_a_user_pastes(page, served):
-    page.goto(served, wait_until="networkidle")
+#: What readers paste into the search box (facts §4–5, the catalogue) → where the first result
+#: must take them: the page that fixes it, and the section there (any of several where Claude
+#: Code prints the same words for several causes; the doctor tells them apart).
+SEARCHES = [
+    ("ETIMEDOUT", "network/", {"tcp.timeout"}),
+    ("ENOTFOUND", "network/", {"dns.nxdomain"}),
+    ("ECONNREFUSED", "network/", {"tcp.refused"}),
+    ("ECONNRESET", "network/", {"tcp.reset", "ipv6.broken"}),
+    ("EHOSTUNREACH", "network/", {"tcp.unreachable"}),
+    ("EAI_AGAIN", "network/", {"dns.timeout"}),
+    ("API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+     "network/", {"tcp.refused"}),
+    ("Unexpected token '<'", "network/", {"http.not_api"}),
+    ("Connection timeout after 120000ms", "network/", {"connection-timeout-after-120000ms"}),
+    ("SELF_SIGNED_CERT_IN_CHAIN", "proxy-tls/", {"tls.untrusted_issuer"}),
+    ("unable to get local issuer certificate", "proxy-tls/", {"tls.untrusted_issuer"}),
+    ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "proxy-tls/", {"tls.untrusted_issuer"}),
+    ("SSL certificate verification failed", "proxy-tls/", {"tls.untrusted_issuer"}),
+    ("CERT_HAS_EXPIRED", "proxy-tls/", {"tls.expired"}),
+    ("NODE_EXTRA_CA_CERTS", "proxy-tls/", {"tls.untrusted_issuer", "config.ca_file_invalid"}),
+    ("ERR_PROXY_TUNNEL", "proxy-tls/", {"proxy.auth_required", "proxy.rejected"}),
+    ("407 Proxy Authentication Required", "proxy-tls/", {"proxy.auth_required"}),
+    ("Invalid proxy URL", "proxy-tls/", {"proxy.bad_url"}),
+    ("UnsupportedProxyProtocol", "proxy-tls/", {"proxy.bad_url"}),
+    ("Request timed out", "timeouts/", {"http.first_byte_timeout"}),
+    ("API Error: terminated", "timeouts/", {"http.stream_stall"}),
+    ("Invalid API key", "auth/", {"auth.invalid"}),
+    ("overloaded_error", "rate-limits/", {"overloaded"}),
+    ("Repeated 529 Overloaded errors", "rate-limits/", {"overloaded"}),
+    ("rate_limit_error", "rate-limits/", {"ratelimit.exceeded"}),
+]
+
+
+def search(page, text: str) -> list[list[str]]:
+    """Type ``text`` into the search box as a reader does; the results, grouped by page as
+    Material shows them: each group's links, the page first, then its sections by rank."""
     page.locator("label.md-search__icon, .md-search__input").first.click()
-    page.locator("input.md-search__input").press_sequentially("ETIMEDOUT", delay=20)
-    first = page.locator(".md-search-result__item a").first
-    first.wait_for()
-    assert any(p in first.get_attribute("href") for p in ("errors/", "network/", "timeouts/"))
+    box = page.locator("input.md-search__input")
+    box.fill("")
+    page.wait_for_function("""() => !/matching/.test(
+        document.querySelector('.md-search-result__meta').textContent)""")
+    box.fill(text[:-1])  # a paste, then the last key: Material searches on key events
+    box.press_sequentially(text[-1])
+    page.wait_for_function("""() => {
+        const m = document.querySelector('.md-search-result__meta');
+        return m && /matching/.test(m.textContent) }""")
+    page.wait_for_timeout(300)  # the last keystroke's query, not an earlier one
+    return page.evaluate("""() => [...document.querySelectorAll('.md-search-result__item')]
+        .map(li => [...li.querySelectorAll('a.md-search-result__link')].map(a => {
+            const u = new URL(a.href); return u.pathname + u.hash }))""")
+
+
+@pytest.mark.parametrize("text, fix_page, anchors", SEARCHES, ids=[s[0][:40] for s in SEARCHES])
+def test_search_takes_a_pasted_message_to_its_fix(search_page, text, fix_page, anchors):
+    groups = search(search_page, text)
+    assert search_page.errors == [] and search_page.outside == []
+    assert groups, f"no result for {text!r}"
+    first = groups[0]
+    assert first[0] == "/" + fix_page, f"{text!r}: first result {first[0]}, not /{fix_page}"
+    best = next((link.split("#", 1)[1] for link in first[1:] if "#" in link), None)
+    assert best in anchors, f"{text!r}: best section #{best}, not one of {sorted(anchors)}"
 
 
 def test_error_index_leads_to_the_fix(page, served):
@@ -141,3 +219,50 @@ def test_rendered_runbook_shows_its_output_and_downloads(page, served, tmp_path)
     nb = json.loads(Path(path).read_text())
     assert nb["nbformat"] == 4
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"])
+
+
+def test_error_index_shows_html_in_messages_as_text(page, served):
+    page.goto(served + "errors/", wait_until="networkidle")
+    assert page.get_by_text("<!DOCTYPE html>", exact=True).first.is_visible()
+    assert "&lt;" not in page.locator("article").inner_text()
+
+
+def test_runbook_links_lead_to_the_fix_inside_the_site(page, served):
+    page.goto(served + "notebooks/network/", wait_until="networkidle")
+    page.locator("a:has-text('tls.untrusted_issuer')").first.click()
+    page.wait_for_url(served + "proxy-tls/#tls.untrusted_issuer")
+    assert page.locator("[id='tls.untrusted_issuer']").is_visible()
+    assert page.outside == []
+
+
+def test_runbook_styles_come_from_one_stylesheet(page, served):
+    page.goto(served + "notebooks/network/", wait_until="networkidle")
+    sheets = page.evaluate("() => [...document.styleSheets].map(s => s.href || 'inline')")
+    assert sum("/notebook." in s for s in sheets) == 1, sheets
+    # JupyterLab's rules apply: its variables are defined, its prompts laid out
+    assert page.evaluate("""() => getComputedStyle(document.querySelector('.jupyter-wrapper'))
+        .getPropertyValue('--jp-cell-prompt-width').trim()""")
+
+
+def test_runbook_verdict_is_readable_on_a_phone(phone, served):
+    phone.goto(served + "notebooks/network/", wait_until="networkidle")
+    rows = phone.evaluate("""() => {
+        const h = [...document.querySelectorAll('h3')].find(e => e.textContent.includes('Verdict'));
+        const table = h.closest('.jp-OutputArea-output').querySelector('table');
+        table.scrollIntoView();
+        return [...table.tBodies[0].rows].map(tr => [...tr.cells].filter(td => td.textContent.trim())
+            .map(td => { const r = td.getBoundingClientRect();
+                         return {text: td.textContent.trim(), left: r.left, right: r.right,
+                                 shown: r.width > 0 && r.height > 0}; })) }""")
+    width = phone.evaluate("() => document.documentElement.clientWidth")
+    assert width == 375
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
+    assert len(rows) >= 5
+    for cells in rows:
+        status, check, result = cells[0], cells[1], cells[2]
+        assert re.search(r"\b(pass|warn|fail|skip|error)$", status["text"]), status
+        for cell in (status, check, result):
+            assert cell["shown"] and 0 <= cell["left"] and cell["right"] <= width, (cells, cell)
+    tls = next(cells for cells in rows if cells[1]["text"] == "TLS")
+    assert tls[0]["text"].endswith("fail") and "Lab TLS Inspection CA" in tls[2]["text"]
+

@@ -1,15 +1,18 @@
-"""The site builds strictly, with every section page, the error index and the notebook."""
+"""The site builds strictly, with every section page, the error index and the notebook; every
+internal link and anchor in it resolves; what the hooks add (the messages under each cause, the
+site's address, one stylesheet for the notebooks) is there."""
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
-import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
-
 from conftest import ROOT, clean_subprocess_env, run_cli
+
 from runbooks.causes import CAUSES, PAGES
 from runbooks.examples import DOCTOR_SCENARIOS, sanitize
 
@@ -52,7 +55,7 @@ def test_no_wrong_commands_are_recommended():
     text = "\n".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     # present only inside the corrections, never as advice in a code block
     for wrong in ("export CLAUDE_TIMEOUT", "DEBUG=claude:*", "NODE_TLS_REJECT_UNAUTHORIZED=0\n"):
-        for block in re.findall(r"```(?:bash|powershell)\n(.*?)```", text, re.S):
+        for block in re.findall(r"```(?:bash|powershell)\n(.*?)```", text, re.DOTALL):
             assert wrong not in block
 
 
@@ -62,3 +65,227 @@ def test_every_lab_scenario_is_documented():
     text = (ROOT / "docs" / "reference" / "lab.md").read_text()
     missing = [name for name in SCENARIOS if f"`{name}`" not in text]
     assert not missing, f"docs/reference/lab.md lacks {missing}"
+
+
+# -- what the hooks add ---------------------------------------------------------------------------
+def _html(site: Path, url: str) -> str:
+    return (site / url / "index.html").read_text(encoding="utf-8")
+
+
+def test_error_index_shows_messages_exactly_as_printed(site):
+    html = _html(site, "errors")
+    # a code span is literal: `<!DOCTYPE html>` is escaped once, for HTML, and shown as written
+    assert "<code>&lt;!DOCTYPE html&gt;</code>" in html
+    assert "&amp;lt;" not in html and "&amp;gt;" not in html
+
+
+def test_each_cause_heading_carries_the_messages_that_lead_to_it(site):
+    from html import escape
+
+    for code, c in CAUSES.items():
+        if not c.signatures:
+            continue
+        html = _html(site, c.page.removesuffix(".md"))
+        section = re.split(r"<h[1-6]", html.split(f'id="{code}"', 1)[1], maxsplit=1)[0]
+        line = section.split("Messages that lead here:", 1)[1].split("</p>", 1)[0]
+        for sig in c.signatures:
+            assert f"<code>{escape(sig, quote=False)}</code>" in line, (code, sig)
+
+
+def test_search_ranks_fix_pages_above_the_error_index(site):
+    import json
+
+    docs = json.loads((site / "search" / "search_index.json").read_text())["docs"]
+    boost = {d["location"]: d.get("boost", 1) for d in docs}
+    assert boost["errors/"] < 1
+    for page in PAGES:
+        assert boost[page.removesuffix(".md") + "/"] > 1, page
+
+
+def test_site_url_is_the_catalogues_one_setting(site, monkeypatch):
+    import yaml
+
+    from runbooks import sitehooks
+    from runbooks.causes import site_url
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("", lambda *a: None)  # !!python/name and friends
+    assert "site_url" not in yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_Loader)
+    assert f'<link rel="canonical" href="{site_url()}network/">' in _html(site, "network")
+
+    class Config:
+        site_url = None
+
+    monkeypatch.setenv("RUNBOOKS_DOCS_URL", "https://kb.example/mirror")
+    assert sitehooks.on_config(Config()).site_url == "https://kb.example/mirror/"
+
+
+def test_links_to_the_sites_own_address_are_relative():
+    from runbooks.sitehooks import relative_links
+
+    prefixes = ["https://kb.example/", "https://claude-code-runbooks.github.io/runbooks/"]
+    html = ('<a href="https://claude-code-runbooks.github.io/runbooks/proxy-tls/#tls.expired">'
+            '<a href="https://kb.example/">'
+            '<a href="https://code.claude.com/docs/en/settings">')
+    assert relative_links(html, "notebooks/network/", prefixes) == (
+        '<a href="../../proxy-tls/#tls.expired"><a href="../..">'
+        '<a href="https://code.claude.com/docs/en/settings">')
+
+
+def test_built_pages_link_to_themselves_relatively(site):
+    from runbooks.causes import SITE_URL, site_url
+
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        for own in {SITE_URL, site_url()}:
+            hrefs = re.findall(rf'<(\w+)[^>]*href="{re.escape(own)}[^"]*"', html)
+            assert set(hrefs) <= {"link"}, f"{page}: absolute links to {own} in {hrefs}"
+
+
+def test_notebook_output_shows_lab_addresses_as_code_not_links(site):
+    """Stored runs hold the lab's loopback addresses: text to read, never a link."""
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / "network.ipynb").read_text())
+    md = "\n".join("".join(o.get("data", {}).get("text/markdown", ""))
+                   for c in nb["cells"] for o in c.get("outputs", []))
+    assert md, "the stored notebook has no Markdown output"
+    bare = re.sub(r"(`+).+?\1", "", md)  # outside code spans
+    assert not re.search(r"\w+://", bare.replace("](https://", "](")), bare
+    for page in site.rglob("*.html"):
+        assert not re.search(r'href="\w+://(127\.|\[::1\]|localhost)', page.read_text()), page
+
+
+def test_notebook_status_column_has_words(site):
+    html = _html(site, "notebooks/network")
+    for word in ("pass", "fail", "skip"):
+        assert re.search(rf"<td>\S+ {word}</td>", html), word
+
+
+def test_notebook_styles_come_from_one_shared_stylesheet(site):
+    html = _html(site, "notebooks/network")
+    assert "<style" not in html.split('<div class="jupyter-wrapper">', 1)[0].split("<body", 1)[1]
+    sheets = re.findall(r'<link rel="stylesheet" href="\.\./\.\./(assets/stylesheets/'
+                        r'notebook\.\w+\.css)">', html)
+    assert len(sheets) == 1 and (site / sheets[0]).stat().st_size > 100_000
+    assert len(html.encode()) < 150_000, "the notebook page carries its CSS inline again"
+
+
+# -- every internal link and anchor resolves ------------------------------------------------------
+class _Links(HTMLParser):
+    """The ids (and names) a page defines, and the links it makes (href and src)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        for key in ("id", "name"):
+            if a.get(key) and (key == "id" or tag == "a"):
+                self.ids.add(a[key])
+        for key in ("href", "src"):
+            if a.get(key) is not None:
+                self.links.append(a[key])
+
+
+def check_links(site: Path, base_path: str = "/") -> tuple[list[str], set[str]]:
+    """Every internal link in the built site: (broken ones, external URLs). A link to a
+    directory means its index.html; a fragment must be an id on the target page. External
+    links are collected, never fetched."""
+    pages: dict[Path, _Links] = {}
+    for path in site.rglob("*.html"):
+        parser = _Links()
+        parser.feed(path.read_text(encoding="utf-8"))
+        pages[path] = parser
+    broken, external = [], set()
+    for path, parser in pages.items():
+        here = path.parent
+        for link in parser.links:
+            parts = urlsplit(link)
+            if parts.scheme in ("mailto", "javascript", "data", "tel"):
+                continue
+            if parts.scheme or parts.netloc:
+                external.add(link)
+                continue
+            if parts.path.startswith("/"):  # 404.html: absolute to the site's address
+                target = site / parts.path.removeprefix(base_path).lstrip("/")
+            else:
+                target = (here / unquote(parts.path)) if parts.path else path
+            target = Path(os.path.normpath(target))
+            if target.is_dir():
+                target = target / "index.html"
+            where = f"{path.relative_to(site)}: {link}"
+            if site not in target.parents and target != site or not target.is_file():
+                broken.append(f"{where} (no file {target})")
+            elif parts.fragment and target.suffix == ".html":
+                ids = pages[target].ids if target in pages else set()
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{where} (no id {parts.fragment!r})")
+    return broken, external
+
+
+def test_every_internal_link_and_anchor_resolves(site):
+    from runbooks.causes import site_url
+
+    broken, external = check_links(site, urlsplit(site_url()).path)
+    assert not broken, "\n".join(broken)
+    # external links are listed, not fetched (this machine talks to loopback only)
+    print("\n".join(["external links:", *sorted(external)]))
+    for url in external:
+        parts = urlsplit(url)
+        assert parts.scheme == "https" and parts.hostname, url
+        assert not parts.hostname.startswith(("127.", "localhost")), url
+
+
+def test_the_link_checker_finds_what_is_broken(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<h2 id="x">x</h2><a href="a/#y">ok</a><a href="a/#nope">bad anchor</a>'
+        '<a href="missing/">bad page</a><a href="#x">ok</a><a href="https://e.example/">ext</a>')
+    (tmp_path / "a" / "index.html").write_text('<p id="y"></p><a href="../#x">ok</a>')
+    broken, external = check_links(tmp_path)
+    assert len(broken) == 2 and external == {"https://e.example/"}
+    assert "nope" in broken[0] + broken[1] and "missing" in broken[0] + broken[1]
+
+
+# -- publishing and wording ------------------------------------------------------------------------
+def test_pages_workflow_builds_strictly_and_deploys():
+    import yaml
+
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "pages.yml").read_text())
+    steps = [s for job in wf["jobs"].values() for s in job.get("steps", [])]
+    uses = " ".join(s.get("uses", "") for s in steps)
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "mkdocs build --strict" in runs
+    assert "actions/upload-pages-artifact" in uses and "actions/deploy-pages" in uses
+    assert wf["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+
+
+def test_install_section_says_how_to_get_the_tool():
+    home = (ROOT / "docs" / "index.md").read_text()
+    for text in ("pipx install claude-code-runbooks", "uv tool install claude-code-runbooks",
+                 "pip install claude-code-runbooks", "git clone https://github.com/",
+                 ". .venv/bin/activate", ".venv\\Scripts\\activate", "py -3 -m venv .venv"):
+        assert text in home, text
+    assert "<this repository>" not in home
+
+
+def test_pages_speak_of_a_popular_guide_not_of_our_seed():
+    for page in (ROOT / "docs").rglob("*.md"):
+        assert not re.search(r"\bseed\b", page.read_text(), re.IGNORECASE), page
+
+
+def test_messages_go_under_cause_headings_only():
+    from runbooks.sitehooks import add_messages
+
+    md = ("## Reset { #tcp.reset data-toc-label=\"Reset\" }\n\ntext\n\n"
+          "```text\n## Not a heading { #tcp.refused }\n```\n\n"
+          "## Elsewhere's code { #tls.expired }\n\n## Plain { #hosts-to-allow }\n")
+    out, found = add_messages(md, "network.md")
+    assert found == {"tcp.reset"}  # tls.expired is explained on proxy-tls.md
+    assert out.count("Messages that lead here") == 1
+    assert "`ECONNRESET` (also: [IPv6 fails while IPv4 works](#ipv6.broken))" in out

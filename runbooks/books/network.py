@@ -56,7 +56,9 @@ class NetworkRun(Runbook):
         self.lookups: dict[str, _dns.Lookup] = {}
         self.dns_ms: float | None = None
         self.connected: list[str] = []  # addresses that accepted a connection, preferred first
-        self.proxy = _proxy.choose_proxy(self.env, self.target.host, self.target.port)
+        self.proxy = _proxy.choose_proxy(self.env, self.target.host, self.target.port,
+                                         self.target.scheme)
+        self.shadows = self.settings.shadowed_proxies() if self.settings.files else []
 
     @property
     def via_proxy(self) -> bool:
@@ -107,10 +109,8 @@ class NetworkRun(Runbook):
             for k in net:
                 over = " (overrides the shell's)" if k in eff.shadowed else ""
                 parts.append(f"{k}{over} from {eff.origin[k].shown}")
-            trusted = any(eff.origin[k].scope in ("project", "local") for k in net)
-            note = "; project settings apply once the workspace is trusted" if trusted else ""
             return Check("settings", "Settings", Status.PASS,
-                         "these checks use " + ", ".join(parts) + note, details=details)
+                         "these checks use " + ", ".join(parts), details=details)
 
         return self.guard("settings", "Settings", run)
 
@@ -158,21 +158,39 @@ class NetworkRun(Runbook):
         return self.guard("trust", "Trust store", run)
 
     def check_proxy(self) -> Check:
-        """Which proxy Claude Code would use for this target, if any, and whether it is usable."""
+        """Which proxy Claude Code would use for this target, if any, and whether it is usable;
+        and whether a settings file's proxy is shadowed by a shell variable read first."""
         p = self.proxy
-        if p is None:
+        if p is None and not self.shadows:
             return self.skip("proxy", "Proxy", "no proxy variable set: Claude Code connects "
                               "directly")
 
         def run() -> Check:
-            details = p.to_dict()
-            if p.error:
+            details = p.to_dict() if p is not None else {}
+            if self.shadows:
+                details["shadowed"] = [s.to_dict() for s in self.shadows]
+            if p is not None and p.error:
                 return Check("proxy", "Proxy", Status.FAIL, p.error, cause="proxy.bad_url",
                              details=details)
+            if self.shadows:
+                sh = self.shadows[0]
+                return Check("proxy", "Proxy", Status.WARN,
+                             f"{sh.variable}={sh.value} in {sh.file.shown} is not used: the "
+                             f"shell's {sh.winner}={sh.winner_value} comes first in Claude "
+                             "Code's lookup, so the checks below use it", cause="proxy.shadowed",
+                             details=details,
+                             fix=f"Unset {sh.winner} in the shell (and its start-up file), or "
+                                 f"set {sh.winner} in {sh.file.shown} instead of {sh.variable}.")
+            if p.ignored:
+                return Check("proxy", "Proxy", Status.PASS, p.ignored, details=details)
             if p.bypass:
+                via = f" ({p.bypass_var})" if p.bypass_var else ""
+                fallback = (f"; the runtime falls back to {p.var}={p.shown}" if p.skipped and
+                            p.in_effect else "")
                 return Check("proxy", "Proxy", Status.PASS,
-                             f"{p.var}={p.shown} is set, but NO_PROXY entry {p.bypass!r} "
-                             f"sends {self.target.host} direct", details=details)
+                             f"{p.skipped or p.var} is set, but NO_PROXY{via} entry "
+                             f"{p.bypass!r} sends {self.target.host} direct{fallback}",
+                             details=details)
             auth = ", basic auth in the URL" if p.username is not None else ""
             if p.note:
                 return Check("proxy", "Proxy", Status.WARN, p.note, details=details)
@@ -195,6 +213,9 @@ class NetworkRun(Runbook):
 
     def check_dns(self) -> Check:
         """A and AAAA, separately and timed."""
+        if self.proxy is not None and self.proxy.error:
+            return self.skip("dns", "DNS", "skipped: Claude Code cannot use the proxy value, so "
+                             "it sends nothing (see Proxy)")
         host, is_ip = self._dns_host()
         whose = "the proxy host " if self.via_proxy else ""
 
