@@ -53,6 +53,9 @@ wrote-files  a usage error that wrote anything in cwd or HOME (a Jupyter kernel 
 slow         a usage error slower than 2 s, or a run slower than its budgets allow
 ok           none of the above
 
+A failing case is run a second time; one that passes then is marked intermittent in the
+results (``recheck``) but still counts in the bucket of its first run.
+
 Every exit 2 is held to the usage-error shape (one line, nothing written, under 2 s),
 whatever the class. ``--compare`` renders two result files as the Markdown table of
 ``bench/probe-results.md``.
@@ -747,6 +750,8 @@ class Result:
     stderr_head: str
     changed: list[str]
     note: str = ""
+    #: the bucket of a second run of a failing case (``ok``: the failure is intermittent)
+    recheck: str = ""
 
 
 _devfull_lock = threading.Lock()
@@ -1075,6 +1080,18 @@ def probe(args: argparse.Namespace, isolated: bool) -> int:
                 if i % 50 == 0 or i == len(futures):
                     print(f"probe: {i}/{len(futures)} cases, {time.perf_counter() - t0:.0f} s",
                           file=sys.stderr)
+            # a failure is run once more: one that passes then is marked intermittent (it
+            # still counts, in the bucket of its first run)
+            failed = {r.id: r for r in results if r.bucket != "ok"}
+            if failed and not args.no_recheck:
+                again = [pool.submit(run_case, c, python, labs, scratch, args.timeout)
+                         for c in cases if c.id in failed]
+                for fut in concurrent.futures.as_completed(again):
+                    r2 = fut.result()
+                    failed[r2.id].recheck = r2.bucket
+                print(f"probe: {len(again)} failures run again, "
+                      f"{sum(r.recheck == 'ok' for r in failed.values())} passed the second time",
+                      file=sys.stderr)
         if "concurrency" in classes and (not args.only or re.search(args.only, "concurrency")):
             results += run_concurrency(python, labs, scratch, args.timeout * 2)
     finally:
@@ -1113,6 +1130,11 @@ def shown_command(r: dict[str, Any]) -> str:
     return line.replace("\n", "\\n")
 
 
+def _flaky(data: dict[str, Any]) -> str:
+    bad = [r for r in data["cases"] if r["bucket"] != "ok"]
+    return f"{sum(r.get('recheck') == 'ok' for r in bad)} of {len(bad)}"
+
+
 def compare(before_path: str, after_path: str) -> str:
     data = [json.loads(Path(p).read_text()) for p in (before_path, after_path)]
     (bm, bs), (am, as_) = ((d["meta"], d["summary"]) for d in data)
@@ -1134,6 +1156,8 @@ def compare(before_path: str, after_path: str) -> str:
         (f"| parallel cases / time limit | {bm['jobs']} / {bm['timeout_s']:.0f} s | "
         f"{am['jobs']} / {am['timeout_s']:.0f} s |"),
         f"| isolated (own network + /dev) | {bm['isolated']} | {am['isolated']} |",
+        (f"| failures ok when run again (intermittent) | {_flaky(data[0])} | "
+        f"{_flaky(data[1])} |"),
         "",
         "| class | cases | " + " | ".join(used) + " |",
         "| --- | ---: | " + " | ".join("---:" for _ in used) + " |",
@@ -1164,7 +1188,9 @@ def compare(before_path: str, after_path: str) -> str:
         lines.append(f"- `{r['id']}` **{', '.join(r['buckets'])}** (exit {r['exit']}, "
                      f"{r['elapsed_s']:.1f} s): `{shown_command(r)[:300]}`"
                      + (f" — stderr: `{err}`" if err else "")
-                     + (f" — {r['note']}" if r["note"] else ""))
+                     + (f" — {r['note']}" if r["note"] else "")
+                     + (" — *intermittent: ok when run again*" if r.get("recheck") == "ok"
+                        else ""))
     lines += ["", ("Placeholders: `@HEALTHY@` the healthy lab's URL (`@HP@` its host:port), "
               "`@TLS@`/`@TLSCA@` the HTTPS lab and its CA, `@REFUSED@` a refusing port, "
               "`@BLACKHOLE@` a SYN black hole, `@CWD@`/`@HOME@`/`@FILES@` the case's own "
@@ -1203,6 +1229,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="cases at once (default 2)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds before a case is a hang")
     p.add_argument("--list", action="store_true", help="list the cases and stop")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="do not run failing cases a second time")
     p.add_argument("-v", "--verbose", action="store_true", help="print each failing case")
     p.add_argument("--no-isolation", action="store_true",
                    help="run on the machine's own network and /dev (skips the /dev/full "
