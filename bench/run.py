@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbooks.examples import clean_env  # noqa: E402
-from runbooks.lab import running  # noqa: E402
+from runbooks.examples import clean_env
+from runbooks.lab import running
 
 CURL_CAP_S = 30.0  # curl's own connect default is minutes; we stop waiting here
 
@@ -38,7 +38,7 @@ CURL_CAP_S = 30.0  # curl's own connect default is minutes; we stop waiting here
 def timed(cmd: list[str], env: dict[str, str], cap: float = 120.0) -> tuple[float, int, str]:
     t = time.perf_counter()
     try:
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cap)
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cap, check=False)
         return time.perf_counter() - t, p.returncode, p.stdout
     except subprocess.TimeoutExpired:
         return time.perf_counter() - t, -1, "(still waiting at the cap)"
@@ -52,12 +52,11 @@ def main() -> int:
     runbooks = [sys.executable, "-m", "runbooks"]
     rows: list[str] = []
     curl = shutil.which("curl")
-    claude = shutil.which("claude")
 
     with running("blackhole") as lab:
         env = clean_env(lab.env)
         budget = 5.0
-        doc, rc, _ = timed([*runbooks, "doctor", "--connect-timeout", str(budget)], env)
+        doc, _rc, _ = timed([*runbooks, "doctor", "--connect-timeout", str(budget)], env)
         rows.append(f"| doctor vs black hole (connect budget {budget:g} s) | {doc:.2f} s | "
                     f"budget + {doc - budget:.2f} s |")
         if curl:
@@ -84,7 +83,7 @@ def main() -> int:
 
     with running("healthy") as lab, tempfile.TemporaryDirectory() as out:
         env = clean_env(lab.env)
-        wall, rc, stdout = timed([*runbooks, "run", "network", "--output-dir", out], env)
+        wall, _rc, stdout = timed([*runbooks, "run", "network", "--output-dir", out], env)
         line = next((x for x in stdout.splitlines() if x.startswith("time:")), "time: ?")
         rows.append(f"| runbooks run network (healthy lab) | {wall:.2f} s | {line[6:].strip()} |")
 

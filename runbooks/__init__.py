@@ -9,26 +9,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .books.network import NetworkRun, diagnose
 from .budget import Budget
 from .causes import CAUSES, Cause
 from .errors import RunbooksError, UsageError
-from .books.network import NetworkRun, diagnose
 from .result import SCHEMA_VERSION, Check, Report, Status
 from .target import Target, resolve_target
 
 __all__ = [
-    "__version__",
-    "Budget",
     "CAUSES",
+    "SCHEMA_VERSION",
+    "Budget",
     "Cause",
     "Check",
     "NetworkRun",
     "Report",
     "RunbooksError",
-    "SCHEMA_VERSION",
     "Status",
     "Target",
     "UsageError",
+    "__version__",
     "diagnose",
     "resolve_target",
 ]

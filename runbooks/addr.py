@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["is_ip_literal", "url_host", "hostport"]
+__all__ = ["hostport", "is_ip_literal", "url_host"]
 
 
 def is_ip_literal(host: str) -> bool:

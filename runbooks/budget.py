@@ -17,9 +17,9 @@ class Budget:
     """
 
     dns: float = 3.0
-    connect: float = 5.0
-    tls: float = 5.0
-    read: float = 10.0
+    connect: float = 3.0
+    tls: float = 4.0
+    read: float = 4.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

@@ -199,29 +199,36 @@ CAUSES: dict[str, Cause] = {
         _c("auth.malformed", "The credential has a visible defect", _AUTH, "auth",
            "Re-copy the key without quotes, spaces or newlines; keys start with sk-ant-.",
            # v2.1.332 refuses a key with an ellipsis or zero-width character before sending
-           "Invalid X-Api-Key header value"),
+           # (the long forms outrank "Invalid API key", which the same message contains)
+           "Invalid X-Api-Key header value from ANTHROPIC_API_KEY",
+           "Invalid Authorization header value from ANTHROPIC_AUTH_TOKEN",
+           "Invalid Authorization header value from CLAUDE_CODE_OAUTH_TOKEN",
+           "Invalid X-Api-Key header value", "Invalid Authorization header value"),
         _c("auth.invalid", "The API rejects the credential (401)", _AUTH, "auth",
            "The key is revoked or wrong: create a new one in the Console, or remove a stale "
            "ANTHROPIC_API_KEY so your login is used.",
            "Invalid API key · Fix external API key", "authentication_error", "invalid x-api-key",
-           "Failed to authenticate. API Error: 401"),
+           "Failed to authenticate. API Error: 401",
+           # v2.1.332: a Bearer token the API rejects reads like no credential at all
+           "Not logged in · Please run /login"),
         _c("auth.forbidden", "The credential lacks permission (403)", _AUTH, "auth",
            "The key's workspace or organisation may not use this model or endpoint.",
-           "permission_error"),
+           "permission_error", "API Error: 403"),
         _c("auth.conflict", "An unexpected credential wins", _AUTH, "auth",
            "A stray ANTHROPIC_API_KEY beats your subscription login: `unset ANTHROPIC_API_KEY`, "
            "then check /status."),
         _c("auth.helper_failed", "apiKeyHelper fails or prints no usable key", _AUTH, "auth",
            "Run the apiKeyHelper command by hand: it must exit 0 and print only the key.",
-           "apiKeyHelper failed"),
+           "apiKeyHelper failed", "Your apiKeyHelper script is failing"),
         _c("auth.billing", "The account cannot be billed (402)", _AUTH, "auth",
            "Add credit or set up billing in the Console (Plans & Billing).",
            "billing_error", "credit balance is too low"),
         _c("ratelimit.exceeded", "Rate limited (429)", _RATE, "rate-limits",
            "Wait for retry-after; for unattended runs set CLAUDE_CODE_RETRY_WATCHDOG=1.",
-           "rate_limit_error", "429 Too Many Requests"),
+           "rate_limit_error", "429 Too Many Requests", "Request rejected (429)"),
         _c("ratelimit.spend_cap", "A spend or usage cap is reached (429, no retry-after)", _RATE,
-           "rate-limits", "Raise the spend limit in the Console or wait for the period to reset."),
+           "rate-limits", "Raise the spend limit in the Console or wait for the period to reset.",
+           "You have reached your specified API usage limits"),
         _c("overloaded", "The service is overloaded (529)", _RATE, "rate-limits",
            "Load on Anthropic's side, not your quota: wait, check status.claude.com, or "
            "switch model with /model.",
@@ -288,7 +295,32 @@ def match_message(text: str) -> list[Cause]:
         hits = [len(s) for s in c.signatures if _occurs(s.lower(), low)]
         if hits:
             scored.append((-max(hits), -len(hits), i, c))
-    return [c for *_, c in sorted(scored, key=lambda t: t[:3])]
+    ranked = [c for *_, c in sorted(scored, key=lambda t: t[:3])]
+    return _quoted_timeout(text, ranked)
+
+
+_QUOTED_TIMEOUT = re.compile(r"API_TIMEOUT_MS above (\d+)")
+#: How a timeout message's quoted API_TIMEOUT_MS reorders the timeout causes: a tiny value
+#: is a unit mistake or a number the client read leniently ("10min" is 10); a value under a
+#: minute is too low whatever the network; a larger one points at the network or the server.
+_TIMEOUT_ORDER = [
+    (1_000, ("config.timeout_invalid", "config.timeout_too_low", "http.first_byte_timeout",
+             "tcp.timeout")),
+    (60_000, ("config.timeout_too_low", "tcp.timeout", "http.first_byte_timeout",
+              "config.timeout_invalid")),
+    (None, ("http.first_byte_timeout", "tcp.timeout", "config.timeout_too_low")),
+]
+
+
+def _quoted_timeout(text: str, ranked: list[Cause]) -> list[Cause]:
+    """Claude Code's timeout message quotes the API_TIMEOUT_MS it used: read the number."""
+    m = _QUOTED_TIMEOUT.search(text)
+    if not m:
+        return ranked
+    quoted = int(m.group(1))
+    order = next(o for limit, o in _TIMEOUT_ORDER if limit is None or quoted < limit)
+    lead = [CAUSES[code] for code in order]
+    return lead + [c for c in ranked if c.code not in order]
 
 
 def _occurs(signature: str, text: str) -> bool:

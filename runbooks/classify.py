@@ -14,8 +14,14 @@ from typing import NamedTuple
 
 import httpx
 
-__all__ = ["Fault", "classify_connect", "classify_tls", "classify_http", "classify_gai",
-           "TLS_VERIFY_CODES"]
+__all__ = [
+    "TLS_VERIFY_CODES",
+    "Fault",
+    "classify_connect",
+    "classify_gai",
+    "classify_http",
+    "classify_tls",
+]
 
 
 class Fault(NamedTuple):

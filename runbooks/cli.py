@@ -75,10 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
     for param in DOCTOR_PARAMETERS.values():
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
-                                  "metavar": param.expect if param.type is str else "S",
+                                  "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
                                   "help": param.help}
         if param.name == "resolve":  # repeatable on the command line, one string inside
             kwargs.update(action="append", default=[], metavar="HOST:ADDR")
+        elif param.type is bool:  # a switch: --live
+            kwargs = {"action": "store_true", "default": param.default, "help": param.help}
         else:
             kwargs["default"] = param.default
         d.add_argument(param.option, dest=param.name, **kwargs)
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: %(default)s)")
     rt.add_argument("--cap", type=_positive("--cap", 3600.0), default=60.0, metavar="S",
                     help="the longest wait between attempts (default: %(default)s)")
+    rt.add_argument("--no-buffer", action="store_false", dest="buffer",
+                    help="stream every attempt's standard output as it comes (default: only "
+                         "the attempt that counts)")
     rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
                     help="the command, after --")
 
@@ -432,7 +437,8 @@ def _print_lab(lab) -> None:
     print(f"  {env} runbooks doctor{extra}")
     print("\nPoint the real Claude Code at it (temporary HOME, nothing else contacted):")
     cenv = " ".join(f"{k}={shlex.quote(v)}" for k, v in lab.client_env.items())
-    print(f"  HOME=$(mktemp -d) {cenv} claude -p hello")
+    home = "" if "HOME" in lab.client_env else "HOME=$(mktemp -d) "  # helper-fails has its own
+    print(f"  {home}{cenv} claude -p hello")
     if s.client_message:
         print(f"  → expect: {s.client_message}")
     for note in lab.notes:
@@ -450,7 +456,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
         raise UsageError("no command given: runbooks retry -- claude -p \"…\"")
     if shutil.which(command[0]) is None:
         raise UsageError(f"command not found: {command[0]!r}")
-    return run_with_retries(command, args.max, args.base, args.cap).exit_code
+    return run_with_retries(command, args.max, args.base, args.cap,
+                            buffer=args.buffer).exit_code
 
 
 COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,

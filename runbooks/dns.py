@@ -39,7 +39,7 @@ class Resolver:
         return "system resolver (getaddrinfo)"
 
     @classmethod
-    def from_options(cls, nameserver: str = "", resolve: Sequence[str] | str = ()) -> "Resolver":
+    def from_options(cls, nameserver: str = "", resolve: Sequence[str] | str = ()) -> Resolver:
         pins: dict[str, tuple[str, ...]] = {}
         for spec in split_pins(resolve):
             host, addr = parse_resolve(spec)
@@ -207,13 +207,13 @@ def _ask_nameserver(
         packet = query.send(server[0], server[1], timeout=budget_s,
                             ipv6=":" in server[0])
         reply = DNSRecord.parse(packet)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return "timeout", [], f"no answer from {hostport(*server)} within {budget_s:g} s"
     except ConnectionRefusedError:
         return "timeout", [], f"nameserver {hostport(*server)} refused the query"
     except OSError as exc:
         return "timeout", [], f"nameserver {hostport(*server)} unreachable: {exc}"
-    except Exception as exc:  # dnslib parse errors: a broken answer is no answer
+    except Exception as exc:  # noqa: BLE001 - dnslib parse errors: a broken answer is no answer
         return "timeout", [], f"unreadable answer from {hostport(*server)}: {exc}"
     rcode = reply.header.rcode
     if rcode == RCODE.NXDOMAIN:

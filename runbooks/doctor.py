@@ -99,4 +99,7 @@ def _path_state(books: list[Runbook]) -> tuple[bool, str]:
         return True, ""
     if http.status == Status.PASS:
         return True, ""
-    return False, f"the API is not reachable ({http.cause or http.summary})"
+    if http.cause in ("overloaded", "http.server_error"):
+        return False, f"the API itself is failing ({http.cause})"
+    first = next((c for c in net.checks.values() if c.cause and c.is_finding), None)
+    return False, f"the API is not reachable ({(first or http).cause or 'see HTTP'})"

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
-NOTEBOOK_SCENARIOS = {"network": "proxy-inspected"}
+NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
+                      "timeouts": "timeout-10min", "rate-limits": "ratelimited"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {
@@ -37,12 +38,26 @@ DOCTOR_SCENARIOS = {
     "proxy-inspected": [],
     "proxy-auth": [],
     "proxy-bypassed": ["--connect-timeout", "2"],
+    # the API layer: the credential, the timeouts, the limits
+    "auth-invalid": [],
+    "helper-fails": [],
+    "timeout-10min": [],
+    "flaky": ["--samples", "12"],
+    "slow-first-byte": [],
+    "ratelimited": [],
+    "spend-cap": [],
+    "overloaded": [],
+    "edge-504": [],
+    "buffered": ["--live"],
+    "stall": ["--live", "--read-timeout", "1"],
+    "status-incident": [],
 }
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
 SANITIZE: list[tuple[str, str]] = [
     (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
     (r"\b\d+(\.\d+)? ms\b", "N ms"),
+    (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),
     (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
     (r"\bin \d+\.\d s\b", "in N s"),
     (r"req_lab_\d+", "req_lab_N"),
@@ -56,7 +71,8 @@ SANITIZE: list[tuple[str, str]] = [
 VOLATILE_ENV = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
                 "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "ANTHROPIC_BASE_URL",
-                "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE")
+                "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE",
+                "RUNBOOKS_STATUS_URL")
 
 
 def sanitize(text: str) -> str:
@@ -80,6 +96,24 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def parameters_source(runbook: str) -> str:
+    """The notebook's parameters cell, written from the runbook's own table (so the two
+    cannot drift: ``make examples`` rewrites the cell, the parity test checks it)."""
+    from .books import get
+
+    lines = []
+    for p in get(runbook).PARAMETERS.values():
+        lines.append(f"{p.name}: {p.type.__name__} = {p.default!r}  # {p.help}")
+    lines.append('report_path: str = ""  # write the JSON report here (empty: do not write)')
+    return "\n".join(lines)
+
+
+def sync_parameters(nb, runbook: str) -> None:
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.source = parameters_source(runbook)
+
+
 def execute_in_place(name: str, scenario: str) -> Path:
     """Run notebook ``name`` against lab ``scenario`` and store its outputs in the file."""
     import nbformat
@@ -89,10 +123,11 @@ def execute_in_place(name: str, scenario: str) -> Path:
 
     path = ROOT / "notebooks" / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
+    sync_parameters(nb, name)
     with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(clean_env({**lab.env, "HOME": home}))  # nobody's own settings
+        os.environ.update(clean_env({"HOME": home, **lab.env}))  # nobody's own settings
         try:
             NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
@@ -124,8 +159,10 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         cmd = [sys.executable, "-m", "runbooks", "doctor", *options, *extra]
         # an empty HOME and project directory: nobody's own Claude Code settings show up
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=home,
-                              env=clean_env({**lab.env, "NO_COLOR": "1", "HOME": home}))
-        shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items() if k != "NODE_EXTRA_CA_CERTS")
+                              env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}), check=False)
+        shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
+                             if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
+                                          "RUNBOOKS_STATUS_URL"))
         shown = " ".join(["runbooks", "doctor", *options, *extra])
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 

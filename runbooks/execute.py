@@ -48,7 +48,7 @@ NOTEBOOK_DIR = _notebook_dir()
 
 _DECL = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<type>\w+)\s*=\s*(?P<default>.+?)"
                    r"\s*(?:#\s*(?P<help>.*))?$")
-_KEY_SHAPED = re.compile(r"sk-ant-|^(sk|key|token)[-_]", re.I)
+_KEY_SHAPED = re.compile(r"sk-ant-|^(sk|key|token)[-_]", re.IGNORECASE)
 
 
 class Interrupted(RunbooksError):

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["MiB", "FileProblem", "is_within", "read_bytes", "read_text", "shown_path"]
+__all__ = ["FileProblem", "MiB", "is_within", "read_bytes", "read_text", "shown_path"]
 
 MiB = 1024 * 1024
 

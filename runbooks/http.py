@@ -9,10 +9,12 @@ DNS, TCP, TLS and HTTP end to end without sending a key anywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,7 @@ from .classify import Fault, classify_http
 from .target import Target
 
 __all__ = ["ERROR_CAUSES", "USER_AGENT", "Exchange", "anthropic_shape", "first_sse_event",
-           "judge_response", "probe"]
+           "judge_response", "probe", "read_bounded", "request"]
 
 USER_AGENT = "claude-code-runbooks/0.1 (connection diagnosis; no credential sent)"
 _MAX_BODY = 64 * 1024
@@ -92,7 +94,7 @@ def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[
 
 
 def _title(body: bytes) -> str:
-    m = re.search(rb"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+    m = re.search(rb"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
     if m:
         return " ".join(m.group(1).decode("utf-8", "replace").split())[:80]
     return " ".join(body[:80].decode("utf-8", "replace").split())
@@ -190,56 +192,75 @@ def judge_response(code: int, headers: httpx.Headers, body: bytes) -> tuple[bool
     return False, "http.not_api", f"{code} {kind} that is not the API: {_title(body)!r}"
 
 
-def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budget: Budget,
-          dns_ms: float | None = None, proxy: str | None = None) -> Exchange:
-    """One request to ``target`` over ``address`` (the host's own name when None), or
-    through ``proxy`` (``http://[user:pass@]host:port``), as Claude Code would."""
+@contextlib.contextmanager
+def request(target: Target, address: str | None, ssl_ctx: ssl.SSLContext | None,
+            budget: Budget, method: str = "POST", path: str = "/v1/messages",
+            headers: dict[str, str] | None = None, body: bytes | None = b"{}",
+            proxy: str | None = None, trace: _Trace | None = None,
+            read_s: float | None = None) -> Iterator[httpx.Response]:
+    """One request to ``target`` the way Claude Code sends it: over ``address`` (the host's
+    own name when None; the certificate is still checked for the host's name), or through
+    ``proxy`` (``http(s)://[user:pass@]host:port``). Yields the streaming response, closed on
+    exit; every phase is bounded by ``budget`` (``read_s`` overrides its first-byte wait).
+    httpx errors propagate (:func:`runbooks.classify.classify_http` names them)."""
     host_in_url = target.host
     extensions: dict[str, Any] = {}
-    headers = {
-        "anthropic-version": "2023-06-01",
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
+    sent = {"anthropic-version": "2023-06-01", "user-agent": USER_AGENT,
+            **({"content-type": "application/json"} if body is not None else {}),
+            **(headers or {})}
     if address and address != target.host:
         host_in_url = address
-        headers["host"] = target.authority
+        sent["host"] = target.authority
         if target.scheme == "https":
             extensions["sni_hostname"] = target.host
-    netloc = url_host(host_in_url)
-    url = f"{target.scheme}://{netloc}:{target.port}{target.path}/v1/messages"
+    url = f"{target.scheme}://{url_host(host_in_url)}:{target.port}{target.path}{path}"
+    extensions["trace"] = trace or _Trace()
+    read = budget.read if read_s is None else read_s
+    timeout = httpx.Timeout(connect=budget.connect, read=read, write=read, pool=budget.connect)
+    tls_proxy = proxy is not None and proxy.startswith("https://") and ssl_ctx is not None
+    via = httpx.Proxy(proxy, ssl_context=ssl_ctx) if tls_proxy else proxy
+    with httpx.Client(verify=ssl_ctx if ssl_ctx is not None else True, trust_env=False,
+                      timeout=timeout, follow_redirects=False, proxy=via) as client:
+        req = client.build_request(method, url, headers=sent, content=body,
+                                   extensions=extensions)
+        resp = client.send(req, stream=True)
+        try:
+            yield resp
+        finally:
+            resp.close()
+
+
+def read_bounded(resp: httpx.Response, limit: int = _MAX_BODY) -> bytes:
+    """The body, up to ``limit`` bytes; of an event stream, only up to its first event."""
+    body = b""
+    stream = "text/event-stream" in resp.headers.get("content-type", "")
+    for chunk in resp.iter_bytes():
+        body += chunk
+        # a stream may go on for long: its first event says what it is
+        if len(body) >= limit or (stream and b"\n\n" in body.lstrip(b"\n")):
+            break
+    return body
+
+
+def probe(target: Target, address: str | None, ctx: ssl.SSLContext | None, budget: Budget,
+          dns_ms: float | None = None, proxy: str | None = None) -> Exchange:
+    """One credential-less ``POST /v1/messages`` to ``target``, timed phase by phase, and
+    judged: is it the API that answers?"""
     tr = _Trace()
-    extensions["trace"] = tr
-    timeout = httpx.Timeout(connect=budget.connect, read=budget.read, write=budget.read,
-                            pool=budget.connect)
     t0 = time.perf_counter()
+    where = f"{target.url.rstrip('/')}/v1/messages"
     try:
-        tls_proxy = proxy is not None and proxy.startswith("https://") and ctx is not None
-        via = httpx.Proxy(proxy, ssl_context=ctx) if tls_proxy else proxy
-        with httpx.Client(verify=ctx if ctx is not None else True, trust_env=False,
-                          timeout=timeout, follow_redirects=False, proxy=via) as client:
-            req = client.build_request("POST", url, headers=headers, content=b"{}",
-                                       extensions=extensions)
-            resp = client.send(req, stream=True)
-            try:
-                body = b""
-                stream = "text/event-stream" in resp.headers.get("content-type", "")
-                for chunk in resp.iter_bytes():
-                    body += chunk
-                    # a stream may go on for long: its first event says what it is
-                    if len(body) >= _MAX_BODY or (stream and b"\n\n" in body.lstrip(b"\n")):
-                        break
-            finally:
-                resp.close()
+        with request(target, address, ctx, budget, proxy=proxy, trace=tr) as resp:
+            body = read_bounded(resp)
     except httpx.HTTPError as exc:
         fault: Fault = classify_http(exc, budget.read)
         return Exchange(False, fault.cause, fault.message, fix=fault.fix,
                         timings_ms=_timings(tr, t0, time.perf_counter(), dns_ms),
-                        details={"url": f"{target.url.rstrip('/')}/v1/messages"})
+                        details={"url": where})
     t_end = time.perf_counter()
     ok, cause, summary = judge_response(resp.status_code, resp.headers, body)
     details = {
-        "url": f"{target.url.rstrip('/')}/v1/messages",
+        "url": where,
         "status_code": resp.status_code,
         "http_version": resp.http_version,
         "content_type": resp.headers.get("content-type"),

@@ -65,7 +65,7 @@ def register_env(env: dict[str, str] | object) -> None:
         return
     for name in SECRET_VARS:
         register_secret(get(name))
-    for name, value in list(getattr(env, "items", lambda: [])()):
+    for name, value in list(getattr(env, "items", list)()):
         if not isinstance(value, str) or "@" not in value and "?" not in value:
             continue
         if name.lower().endswith("_proxy") or name == "ANTHROPIC_BASE_URL":

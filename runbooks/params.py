@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["Param", "check_all", "parse_all", "seconds", "text", "flag", "integer"]
+__all__ = ["Param", "check_all", "flag", "integer", "parse_all", "seconds", "text"]
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 

@@ -44,6 +44,7 @@ def _paint(text: str, code: str, color: bool) -> str:
 def terminal_check(check: Check, color: bool = False, width: int = 10) -> str:
     mark = _paint(f"[{_MARK[check.status]}]", _COLOR[check.status], color)
     lines = [f"{mark} {check.title:<{width}} {redact(check.summary)}"]
+    lines += [f"    {redact(line)}" for line in check.details.get("lines", [])]
     if check.is_finding:
         if check.cause:
             lines.append(f"    {_paint('cause:', '1', color)} {check.cause}")
@@ -67,7 +68,12 @@ def _summary_line(report: Report) -> str:
 def terminal_report(report: Report, color: bool = False) -> str:
     width = max((len(c.title) for c in report.checks), default=8)
     head = f"Claude Code connection check · {report.runbook} · {report.target.get('url')}"
-    body = [terminal_check(c, color, width) for c in report.checks]
+    body = []
+    several = len({c.runbook for c in report.checks}) > 1
+    for i, c in enumerate(report.checks):
+        if several and (i == 0 or c.runbook != report.checks[i - 1].runbook):
+            body.append(_paint(f"{c.runbook}", "1;2", color))
+        body.append(terminal_check(c, color, width))
     verdict_color = {"pass": "32", "warn": "33", "fail": "31"}[report.verdict]
     return "\n".join([_paint(head, "1", color), *body, "",
                       _paint(_summary_line(report), verdict_color, color)])

@@ -16,7 +16,7 @@ from typing import Any
 from .causes import cause as _cause
 from .causes import doc_url
 
-__all__ = ["Status", "Check", "Report", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "Check", "Report", "Status"]
 
 SCHEMA_VERSION = 1
 
@@ -44,6 +44,7 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)
     fix: str | None = None
     duration_s: float = 0.0
+    runbook: str | None = None  # the runbook that made it (set when recorded)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -71,6 +72,7 @@ class Check:
             "fix": self.fix,
             "doc": self.doc,
             "duration_s": round(self.duration_s, 4),
+            "runbook": self.runbook,
         }
 
     # Notebooks show a check as a static table (see render.markdown_check).
@@ -109,8 +111,9 @@ class Report:
 
     @property
     def causes(self) -> list[str]:
-        """Every cause code found, in the order the checks found them, once each."""
-        return list(dict.fromkeys(c.cause for c in self.checks if c.cause))
+        """Every cause code found (by a finding: a skipped check's informational cause, such
+        as ``status.unreachable``, is not one), in check order, once each."""
+        return list(dict.fromkeys(c.cause for c in self.checks if c.cause and c.is_finding))
 
     @property
     def findings(self) -> list[Check]:

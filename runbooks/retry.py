@@ -10,8 +10,11 @@ same catalogue as ``runbooks triage``, and then:
   ``min(cap, base × 2ⁿ)``), and never sooner than a reset time the API announced;
 - does not retry what retrying cannot fix (401/403/402, a bad request, certificate and
   configuration faults, a spend cap, an ``API_TIMEOUT_MS`` set far too low), saying why;
-- passes the command's standard output and error through untouched, and replays its
-  standard input (read once) to every attempt.
+- passes the command's standard error through as it comes, and its standard output only
+  for the attempt that counts (the one that succeeds, or the last one): a script that reads
+  ``claude -p``'s answer never gets a failed attempt's error message mixed into it
+  (``--no-buffer`` streams every attempt's output instead);
+- replays its standard input (read once) to every attempt.
 
 Exit status: the command's own, from its last attempt (2 for a usage error of ours).
 """
@@ -28,13 +31,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
 from .causes import match_message
 from .errors import UsageError
 
-__all__ = ["RETRYABLE", "Decision", "decide", "backoff", "run_with_retries"]
+__all__ = ["RETRYABLE", "Decision", "backoff", "decide", "run_with_retries"]
 
 #: Causes that a later attempt can get past.
 RETRYABLE = frozenset({
@@ -48,12 +51,12 @@ _TAIL = 64 * 1024
 _STDIN_CAP = 64 * 1024 * 1024
 
 _QUOTED_TIMEOUT = re.compile(r"API_TIMEOUT_MS above (\d+)")
-_RETRY_AFTER = [re.compile(p, re.I) for p in (
+_RETRY_AFTER = [re.compile(p, re.IGNORECASE) for p in (
     r"retry[- ]after[\"']?\s*[:=]?\s*[\"']?(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)?",
     r"try again in (\d+(?:\.\d+)?)\s*(?:s\b|sec|second)",
 )]
 _RESET_AT = re.compile(r"reset[s]?(?:[- ]at)?[\"']?\s*[:=]?\s*[\"']?"
-                       r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))", re.I)
+                       r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d))", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,8 @@ def _announced_wait(text: str, now: float) -> float:
     waits = [float(m.group(1)) for rx in _RETRY_AFTER for m in rx.finditer(text)]
     for m in _RESET_AT.finditer(text):
         with contextlib.suppress(ValueError):
-            at = datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
-            waits.append(at.astimezone(timezone.utc).timestamp() - now)
+            at = datetime.fromisoformat(m.group(1))
+            waits.append(at.astimezone(UTC).timestamp() - now)
     waits = [w for w in waits if 0 < w <= 3600]
     return max(waits, default=0.0)
 
@@ -83,7 +86,7 @@ def decide(output: str, now: float | None = None) -> Decision:
                         "retrying cannot be shown to fix")
     quoted = _QUOTED_TIMEOUT.search(output)
     if quoted and int(quoted.group(1)) < TIMEOUT_FLOOR_MS:
-        return Decision(False, "config.timeout_too_low",
+        return Decision(False, found[0],
                         f"its request timeout is {quoted.group(1)} ms: raise API_TIMEOUT_MS "
                         "(milliseconds) instead of retrying")
     retryable = [c for c in found if c in RETRYABLE]
@@ -126,12 +129,26 @@ def _pump(src: IO[bytes], dst: IO[bytes], tail: bytearray) -> None:
         del tail[:-_TAIL]
 
 
-def _attempt(cmd: Sequence[str], stdin: bytes | None) -> tuple[int, str]:
+class _Held:
+    """A stdout stand-in that keeps an attempt's output until we know whether it counts."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+
+    def flush(self) -> None:
+        pass
+
+
+def _attempt(cmd: Sequence[str], stdin: bytes | None, out: IO[bytes] | _Held
+             ) -> tuple[int, str]:
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else None,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     tails = (bytearray(), bytearray())
     pumps = [threading.Thread(target=_pump, args=(src, dst, tail), daemon=True)
-             for src, dst, tail in ((proc.stdout, sys.stdout.buffer, tails[0]),
+             for src, dst, tail in ((proc.stdout, out, tails[0]),
                                     (proc.stderr, sys.stderr.buffer, tails[1]))]
     for t in pumps:
         t.start()
@@ -157,7 +174,8 @@ def _attempt(cmd: Sequence[str], stdin: bytes | None) -> tuple[int, str]:
 
 def run_with_retries(cmd: Sequence[str], max_attempts: int = 5, base_s: float = 2.0,
                      cap_s: float = 60.0, say: Callable[[str], None] | None = None,
-                     sleep: Callable[[float], None] = time.sleep) -> Outcome:
+                     sleep: Callable[[float], None] = time.sleep,
+                     buffer: bool = True) -> Outcome:
     """Run ``cmd`` until it succeeds, fails for a reason retrying cannot fix, or has had
     ``max_attempts`` attempts."""
     say = say or (lambda line: print(f"runbooks retry: {line}", file=sys.stderr, flush=True))
@@ -169,15 +187,22 @@ def run_with_retries(cmd: Sequence[str], max_attempts: int = 5, base_s: float = 
     outcome = Outcome(0)
     for n in range(1, max_attempts + 1):
         t0 = time.perf_counter()
-        code, text = _attempt(cmd, stdin)
+        held = _Held() if buffer else sys.stdout.buffer
+        code, text = _attempt(cmd, stdin, held)
         att = Attempt(n, code, time.perf_counter() - t0)
         outcome.attempts.append(att)
         outcome.exit_code = code
-        if code == 0:
+        d = None if code == 0 else decide(text)
+        att.decision = d
+        final = d is None or not d.retry or n == max_attempts
+        if final and isinstance(held, _Held):  # this attempt's output is the one that counts
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.buffer.write(bytes(held.data))
+                sys.stdout.buffer.flush()
+        if d is None:
             if n > 1:
                 say(f"attempt {n} succeeded")
             return outcome
-        att.decision = d = decide(text)
         if not d.retry:
             say(f"attempt {n} failed (exit {code}); not retrying: {d.why}")
             return outcome

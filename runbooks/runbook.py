@@ -18,6 +18,7 @@ they all do the same way:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .params import Param, check_all, seconds, text
 from .result import Check, Report, Status
 from .target import Target, check_url, resolve_target
 
-__all__ = ["Context", "Runbook", "COMMON", "NETWORK_PATH"]
+__all__ = ["COMMON", "NETWORK_PATH", "Context", "Runbook"]
 
 
 def _settings_file(value: str) -> None:
@@ -49,8 +50,8 @@ def _settings_file(value: str) -> None:
 
 #: Parameters every runbook takes: which endpoint, and which extra settings file.
 COMMON: tuple[Param, ...] = (
-    text("base_url", "", "API endpoint; empty = ANTHROPIC_BASE_URL, else "
-         "https://api.anthropic.com", lambda v: check_url(v, credentials=False), "URL"),
+    text("base_url", "", "API endpoint (empty: ANTHROPIC_BASE_URL, else "
+         "https://api.anthropic.com)", lambda v: check_url(v, credentials=False), "URL"),
     text("settings", "", "a settings file (or JSON), as `claude --settings` takes it",
          _settings_file, "FILE"),
 )
@@ -62,9 +63,9 @@ NETWORK_PATH: tuple[Param, ...] = (
     text("resolve", "", "curl-style pins HOST:ADDR[,HOST:ADDR…]: skip DNS for these hosts",
          lambda v: [_dns.check_resolve(p) for p in _dns.split_pins(v)], "HOST:ADDR[,…]"),
     seconds("dns_timeout", 3.0, "seconds for each DNS lookup (A and AAAA run at once)"),
-    seconds("connect_timeout", 5.0, "seconds for a TCP connect (IPv6 and IPv4 race)"),
-    seconds("tls_timeout", 5.0, "seconds for the TLS handshake"),
-    seconds("read_timeout", 10.0, "seconds to wait for the first byte of the answer"),
+    seconds("connect_timeout", 3.0, "seconds for a TCP connect (IPv6 and IPv4 race)"),
+    seconds("tls_timeout", 4.0, "seconds for the TLS handshake"),
+    seconds("read_timeout", 4.0, "seconds to wait for the first byte of an answer"),
 )
 
 
@@ -80,6 +81,20 @@ class Context:
     project_dir: Path = field(default_factory=Path.cwd)
     claude: ClaudeVersion | None = None
     values: dict[str, Any] = field(default_factory=dict)  # the checked parameters
+    _once: dict[str, Any] = field(default_factory=dict, repr=False)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()`` the first time ``key`` is asked for, in whichever runbook asks first;
+        every later caller (in any thread) gets the same value. The doctor's runbooks share
+        one trust store and one live answer this way, instead of asking twice."""
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._once:
+                self._once[key] = make()
+            return self._once[key]
 
     @property
     def env(self) -> dict[str, str]:
@@ -162,6 +177,7 @@ class Runbook:
         return self.ctx.budget
 
     def record(self, check: Check) -> Check:
+        check.runbook = check.runbook or self.id
         self.checks[check.id] = check  # re-running a notebook cell replaces, never duplicates
         return check
 

@@ -22,7 +22,7 @@ from . import http as _http
 from .proxy import ProxyChoice
 from .runbook import Context
 
-__all__ = ["PHASES", "Sample", "Sampling", "sample_path", "percentile"]
+__all__ = ["PHASES", "Sample", "Sampling", "percentile", "sample_path"]
 
 #: The phases of one request, in order, and the cause prefixes charged to each.
 PHASES = ("dns", "connect", "tls", "first_byte")
@@ -85,8 +85,8 @@ class Sampling:
 
     def summary_lines(self) -> list[str]:
         """A compact text summary: one line per phase, then the failures."""
-        lines = [f"{len(self.samples)} samples over {self.duration_s:.1f} s, "
-                 f"{len(self.failures)} failed ({self.failure_rate:.0%})"]
+        lines = [(f"{len(self.samples)} samples over {self.duration_s:.1f} s, "
+                  f"{len(self.failures)} failed ({self.failure_rate:.0%})")]
         for phase, st in self.stats().items():
             if st["n"]:
                 lines.append(f"  {phase:<10} p50 {st['p50']:>7.1f}  p90 {st['p90']:>7.1f}  "
@@ -131,7 +131,11 @@ def _one(ctx: Context, proxy: ProxyChoice | None, ssl_ctx, t0: float) -> Sample:
     timings.update({k: v for k, v in ex.timings_ms.items() if k in (*PHASES, "total")})
     if ex.ok:
         return Sample(at, True, timings)
-    phase = _PHASE_OF.get((ex.cause or "").split(".")[0], "first_byte")
+    # the failed phase is the first one the trace did not see complete
+    order = ["connect", "tls", "first_byte"] if ctx.target.scheme == "https" and not via \
+        else ["connect", "first_byte"]
+    phase = next((p for p in order if p not in timings),
+                 _PHASE_OF.get((ex.cause or "").split(".")[0], "first_byte"))
     return Sample(at, False, timings, phase, ex.cause, ex.summary)
 
 

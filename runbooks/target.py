@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from .addr import is_ip_literal, url_host
 from .errors import UsageError
-from .files import MiB, FileProblem, read_bytes
+from .files import FileProblem, MiB, read_bytes
 from .masking import mask_url
 
 __all__ = ["DEFAULT_BASE_URL", "Target", "Trust", "check_host", "check_url", "load_trust",
@@ -70,7 +70,7 @@ def check_host(host: str) -> str:
         return host
     if any(ch.isspace() or ch in "/\\@[]<>\"'`{}|^%" for ch in host):
         return _bad(f"host name {host!r} has a character host names cannot have")
-    name = host[:-1] if host.endswith(".") else host
+    name = host.removesuffix(".")
     labels = name.split(".")
     for label in labels:
         if not label:

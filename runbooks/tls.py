@@ -17,7 +17,7 @@ from typing import Any
 from .classify import Fault, classify_tls
 from .tcp import open_connection
 
-__all__ = ["Handshake", "CertInfo", "handshake", "friendly_name"]
+__all__ = ["CertInfo", "Handshake", "friendly_name", "handshake"]
 
 
 @dataclass

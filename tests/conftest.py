@@ -44,9 +44,8 @@ def _audit(event: str, args: tuple) -> None:
         addr = args[1]
         if isinstance(addr, tuple) and not _loopback(addr[0]):
             raise RuntimeError(f"test traffic must stay on loopback, not {addr!r}")
-    elif event == "socket.getaddrinfo":
-        if not _loopback(args[0]) and args[0] is not None:
-            raise RuntimeError(f"test looked up {args[0]!r}: only loopback names are allowed")
+    elif event == "socket.getaddrinfo" and not _loopback(args[0]) and args[0] is not None:
+        raise RuntimeError(f"test looked up {args[0]!r}: only loopback names are allowed")
 
 
 sys.addaudithook(_audit)
@@ -58,6 +57,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for key in list(os.environ):
         if key in CLEARED or key.startswith(CLEARED_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # never the real status page: a closed loopback port (unreachable: skipped quietly)
+    monkeypatch.setenv("RUNBOOKS_STATUS_URL", "http://127.0.0.1:9")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -73,6 +74,15 @@ def clean_subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> str:
+    """This process has the lab's (non-secret) key, as a configured user has one."""
+    from runbooks.lab import LAB_API_KEY
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", LAB_API_KEY)
+    return LAB_API_KEY
 
 
 @pytest.fixture
@@ -97,7 +107,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "runbooks", *args], capture_output=True,
                           text=True, timeout=timeout, env=env or clean_subprocess_env(),
-                          cwd=cwd)
+                          cwd=cwd, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +116,6 @@ def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d",
                            str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"})
+                          env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"}, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out

@@ -11,18 +11,7 @@ from runbooks.causes import CAUSES, PAGES, doc_url, match_message
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The public codes as first published. Add to the catalogue; never remove or rename.
-PUBLISHED = """
-dns.nxdomain dns.timeout tcp.refused tcp.timeout tcp.unreachable tcp.reset ipv6.broken
-tls.untrusted_issuer tls.hostname_mismatch tls.expired tls.not_yet_valid tls.handshake_failed
-proxy.bad_url proxy.unreachable proxy.auth_required proxy.rejected proxy.bypassed
-http.not_api http.first_byte_timeout http.stream_stall http.server_error
-auth.missing auth.malformed auth.invalid auth.forbidden auth.conflict
-ratelimit.exceeded ratelimit.spend_cap overloaded
-config.timeout_too_low config.timeout_invalid config.ca_file_invalid config.settings_invalid
-status.incident status.unreachable
-proxy.shadowed http.stream_buffered auth.helper_failed auth.billing config.timeout_disabled
-network.intermittent
-""".split()
+PUBLISHED = ["dns.nxdomain", "dns.timeout", "tcp.refused", "tcp.timeout", "tcp.unreachable", "tcp.reset", "ipv6.broken", "tls.untrusted_issuer", "tls.hostname_mismatch", "tls.expired", "tls.not_yet_valid", "tls.handshake_failed", "proxy.bad_url", "proxy.unreachable", "proxy.auth_required", "proxy.rejected", "proxy.bypassed", "http.not_api", "http.first_byte_timeout", "http.stream_stall", "http.server_error", "auth.missing", "auth.malformed", "auth.invalid", "auth.forbidden", "auth.conflict", "ratelimit.exceeded", "ratelimit.spend_cap", "overloaded", "config.timeout_too_low", "config.timeout_invalid", "config.ca_file_invalid", "config.settings_invalid", "status.incident", "status.unreachable", "proxy.shadowed", "http.stream_buffered", "auth.helper_failed", "auth.billing", "config.timeout_disabled", "network.intermittent"]
 
 
 def test_every_published_code_still_exists():
@@ -48,16 +37,16 @@ def test_doc_url_is_the_public_site_unless_overridden(monkeypatch):
 
 @pytest.mark.parametrize("message, code", [
     # the real client against a private CA (facts §5)
-    ("API Error: Unable to connect to API: SSL certificate verification failed "
-     "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)", "tls.untrusted_issuer"),
+    (("API Error: Unable to connect to API: SSL certificate verification failed "
+      "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"), "tls.untrusted_issuer"),
     # a refused port
     ("API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
      "tcp.refused"),
     # the seed guide's headline
     ("Claude Code API request failed: connect ETIMEDOUT", "tcp.timeout"),
     # claude doctor with no network
-    ("API (api.anthropic.com): failed after 2 ms: Can't reach the API server — check your "
-     "internet or DNS (ENOTFOUND)", "dns.nxdomain"),
+    (("API (api.anthropic.com): failed after 2 ms: Can't reach the API server — check your "
+      "internet or DNS (ENOTFOUND)"), "dns.nxdomain"),
     ("Invalid API key · Fix external API key", "auth.invalid"),
     ("Repeated 529 Overloaded errors", "overloaded"),
 ])

@@ -10,13 +10,18 @@ import httpx
 import pytest
 
 from runbooks.causes import CAUSES
-from runbooks.classify import (TLS_VERIFY_CODES, classify_connect, classify_gai, classify_http,
-                               classify_tls)
+from runbooks.classify import (
+    TLS_VERIFY_CODES,
+    classify_connect,
+    classify_gai,
+    classify_http,
+    classify_tls,
+)
 
 
 @pytest.mark.parametrize("exc, cause", [
     (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "tcp.refused"),  # RST to SYN
-    (socket.timeout("timed out"), "tcp.timeout"),  # SYNs dropped until our budget
+    (TimeoutError("timed out"), "tcp.timeout"),  # SYNs dropped until our budget
     (OSError(errno.ETIMEDOUT, "timed out"), "tcp.timeout"),  # the kernel gave up first
     (OSError(errno.EHOSTUNREACH, "no route"), "tcp.unreachable"),  # ICMP host unreachable
     (OSError(errno.ENETUNREACH, "no network"), "tcp.unreachable"),  # no route at all
@@ -35,7 +40,7 @@ def test_every_known_verify_code_maps_to_a_tls_cause(code):
 
 
 @pytest.mark.parametrize("exc, cause", [
-    (socket.timeout("timed out"), "http.first_byte_timeout"),  # server never says hello
+    (TimeoutError("timed out"), "http.first_byte_timeout"),  # server never says hello
     (ssl.SSLEOFError(8, "EOF"), "tls.handshake_failed"),  # closed mid-handshake
     (ConnectionResetError(errno.ECONNRESET, "reset"), "tls.handshake_failed"),  # reset in it
     (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "tcp.refused"),  # never got there

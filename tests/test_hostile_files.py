@@ -13,7 +13,7 @@ import pytest
 from runbooks import diagnose
 from runbooks.files import FileProblem, read_bytes
 
-FAST = dict(dns_timeout=1.0, connect_timeout=1.0, tls_timeout=1.0, read_timeout=1.0)
+FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 1.0, "read_timeout": 1.0}
 
 
 def _make(kind: str, tmp: Path) -> str:

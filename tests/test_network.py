@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-
 import time
 
 import pytest
 
 from runbooks import Budget, Status, diagnose
+from runbooks.books.network import NetworkRun
 from runbooks.dns import Resolver, lookup_both
 from runbooks.lab import LAB_HOST, SCENARIOS
 from runbooks.lab.dnsserver import LabDNS
 from runbooks.lab.faults import BlackHole, Refused, Reset
-from runbooks.books.network import NetworkRun
 from runbooks.tcp import connect, connect_families
 
-FAST = dict(dns_timeout=1.0, connect_timeout=1.0, tls_timeout=1.0, read_timeout=1.0)
+FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 1.0, "read_timeout": 1.0}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, clean_subprocess_env
+
 from runbooks.causes import match_message
 from runbooks.lab.api import LAB_REPLY
 
@@ -36,7 +36,7 @@ def _ask(claude: str, lab, tmp_path: Path) -> subprocess.CompletedProcess:
     home.mkdir()
     env = clean_subprocess_env(**lab.client_env, HOME=str(home))
     return subprocess.run([claude, "-p", "hello"], env=env, capture_output=True, text=True,
-                          timeout=90, stdin=subprocess.DEVNULL)
+                          timeout=90, stdin=subprocess.DEVNULL, check=False)
 
 
 @pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok", "proxy-tls", "mtls"])
@@ -73,7 +73,7 @@ def test_the_doctors_fix_for_a_bypassed_proxy_works_for_the_client(claude, lab, 
     home = tmp_path / "fixed-home"
     home.mkdir()
     proc = subprocess.run([claude, "-p", "hello"], env=clean_subprocess_env(**fixed, HOME=str(home)),
-                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == LAB_REPLY, proc.stdout + proc.stderr
 
 
@@ -88,6 +88,6 @@ def test_the_client_takes_its_proxy_from_the_settings_env_block(claude, lab, tmp
         json.dumps({"env": {"HTTPS_PROXY": run.env["HTTPS_PROXY"]}}))
     shell = {k: v for k, v in run.client_env.items() if k != "HTTPS_PROXY"}
     proc = subprocess.run([claude, "-p", "hello"], env=clean_subprocess_env(**shell, HOME=str(home)),
-                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL, check=False)
     assert proc.returncode != 0  # the API itself is healthy: only the proxy can refuse
     assert "ECONNREFUSED" in proc.stdout + proc.stderr

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import clean_subprocess_env, run_cli
 
 CANARY = "CANARYzz9Qsecret"  # every planted secret contains this

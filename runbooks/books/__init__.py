@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from ..errors import UsageError
 from ..runbook import Runbook
+from .auth import AuthRun
 from .network import NetworkRun
+from .rate_limits import RateLimitsRun
+from .timeouts import TimeoutsRun
 
 __all__ = ["RUNBOOKS", "get"]
 
-RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun,)}
+RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
+                                                               RateLimitsRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:

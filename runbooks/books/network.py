@@ -474,7 +474,7 @@ class NetworkRun(Runbook):
             # a side check: the connect budget bounds the proxy's answer too
             tunnel = _proxy.connect_through(p, address, self.target.host, self.target.port,
                                             self.budget.connect, self.budget.connect)
-        except Exception:  # a side check: never let it spoil the report
+        except Exception:  # noqa: BLE001 - a side check: never let it spoil the report
             return None
         if tunnel.sock is not None:
             tunnel.sock.close()

@@ -7,4 +7,4 @@
 
 from .scenarios import LAB_API_KEY, LAB_HOST, SCENARIOS, Running, Scenario, running, start
 
-__all__ = ["SCENARIOS", "Scenario", "Running", "start", "running", "LAB_HOST", "LAB_API_KEY"]
+__all__ = ["LAB_API_KEY", "LAB_HOST", "SCENARIOS", "Running", "Scenario", "running", "start"]

@@ -20,10 +20,12 @@ Every request's method, path and headers are kept in :attr:`FakeAPI.seen`, in me
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
 import ssl
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +41,7 @@ LAB_REPLY = "Hello from the lab."
 _LAB_KEY = "lab-key-not-a-secret"
 BEHAVIOURS = ("healthy", "ratelimited", "spend_cap", "overloaded", "server_error", "stall",
               "captive_portal", "gateway", "strict", "auth_invalid", "auth_forbidden",
-              "auth_billing", "edge_504", "sse_error", "buffered", "slow_first_byte")
+              "auth_billing", "edge_504", "sse_error", "buffered", "slow_first_byte", "flaky")
 LAB_MODELS = ("claude-lab-1", "claude-lab-mini-1")
 #: What an edge (nginx, a CDN) sends when the origin does not answer in time: HTML, no
 #: request-id, not the API's JSON.
@@ -163,6 +165,35 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _account_limits(self) -> bool:
+        """The account's limits, for any authenticated request (messages and models alike):
+        a rate limit (429 with retry-after) or a spend cap (429 without)."""
+        behaviour = self.server.behaviour
+        if behaviour == "ratelimited":
+            self._json_error(429, "rate_limit_error", "Number of requests has exceeded your "
+                             "per-minute rate limit",
+                             headers={"retry-after": "30", **ratelimit_headers(exhausted=True)})
+        elif behaviour == "spend_cap":
+            self._json_error(429, "rate_limit_error",
+                             "You have reached your specified API usage limits.")
+        else:
+            return False
+        return True
+
+    def _flaky(self) -> bool:
+        """flaky: every third keyless request is reset instead of answered (a path that
+        fails now and then; the doctor's samples see it)."""
+        if self.server.behaviour != "flaky" or any(self._credentials()):
+            return False
+        if next(self.server.keyless) % 3:
+            return False
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()  # linger 0: the peer sees a reset
+        self.close_connection = True
+        return True
+
     def _credentials(self) -> tuple[str, str]:
         """(x-api-key, Bearer token) of the request; "" for each that is absent or empty."""
         key = (self.headers.get("x-api-key") or "").strip()
@@ -200,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if self.path.split("?")[0].rstrip("/") != "/v1/models":
             return self._json_error(404, "not_found_error", "Not Found")
-        if not self._authenticate():
+        if not self._authenticate() or self._account_limits():
             return None
         version = self.headers.get("anthropic-version")
         if not version:
@@ -229,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
             req = None
         streamed = not isinstance(req, dict) or req.get("stream") is not False
         self.server.seen[-1]["stream"] = isinstance(req, dict) and req.get("stream") is True
-        if self._service_wide(streamed):
+        if self._service_wide(streamed) or self._flaky():
             return None
         if behaviour == "gateway" and not any(self._credentials()):  # it supplies its own key
             return self._stream(_stream_events("claude-lab", LAB_REPLY),
@@ -238,14 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if not isinstance(req, dict):
             return self._json_error(400, "invalid_request_error", "body is not JSON")
-        if behaviour == "ratelimited":
-            return self._json_error(429, "rate_limit_error", "Number of requests has exceeded "
-                                    "your per-minute rate limit",
-                                    headers={"retry-after": "30",
-                                             **ratelimit_headers(exhausted=True)})
-        if behaviour == "spend_cap":
-            return self._json_error(429, "rate_limit_error",
-                                    "You have reached your specified API usage limits.")
+        if self._account_limits():
+            return None
         model = str(req.get("model") or "claude-lab")
         if not req.get("stream"):
             msg = {"id": f"msg_lab_{next(_ids):06d}", "type": "message", "role": "assistant",
@@ -308,6 +333,7 @@ class _Server(ThreadingHTTPServer):
         self.delay = delay
         self.log: list[str] = []
         self.seen: list[dict[str, Any]] = []
+        self.keyless = itertools.count(1)  # flaky: which keyless request this is
         self.stopping = threading.Event()
         super().__init__(addr, _Handler)
 

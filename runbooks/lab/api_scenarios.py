@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from .api import LAB_REPLY
-from .scenarios import CLIENT_TIMEOUT_MS, LAB_API_KEY, SCENARIOS, Running, Scenario, _api
+from .scenarios import CLIENT_TIMEOUT_MS, LAB_API_KEY, SCENARIOS, Running, Scenario, _api, _with_env
 
 __all__ = ["API_SCENARIOS", "BUFFERED_S", "HELPER_COMMAND", "SLOW_FIRST_BYTE_S"]
 
@@ -49,16 +49,6 @@ def _buffered(run: Running, pki) -> None:
         "arrive together in one burst, as behind a proxy that buffers text/event-stream.")
 
 
-class _OwnCredentials(Running):
-    """A scenario whose credentials come from its own settings, not ANTHROPIC_API_KEY."""
-
-    @property
-    def client_env(self) -> dict[str, str]:
-        env = dict(super().client_env)
-        env.pop("ANTHROPIC_API_KEY", None)
-        return env
-
-
 def _helper_fails(run: Running, pki) -> None:
     import json
 
@@ -70,7 +60,7 @@ def _helper_fails(run: Running, pki) -> None:
     settings.write_text(json.dumps({"apiKeyHelper": HELPER_COMMAND}, indent=2) + "\n",
                         encoding="utf-8")
     run.env["HOME"] = str(home)  # runbooks and the client both read this settings file
-    run.__class__ = _OwnCredentials  # no ANTHROPIC_API_KEY: the helper is the only credential
+    run.client_unset.add("ANTHROPIC_API_KEY")  # the helper is the only credential
     run.notes.append(
         f"HOME is {home}: its .claude/settings.json sets apiKeyHelper to `{HELPER_COMMAND}` "
         "and ANTHROPIC_API_KEY is not set. Claude Code runs the helper, prints "
@@ -83,14 +73,14 @@ API_SCENARIOS = [
     Scenario("auth-invalid", "401 authentication_error for every key, as for a revoked one "
              "(a keyless probe sees the usual 401: the auth runbook, which sends the key, "
              "sees auth.invalid)", None, _behaviour("auth_invalid"),
-             "Invalid API key · Fix external API key"),
+             "Invalid API key · Fix external API key", doctor=("auth.invalid",)),
     Scenario("auth-forbidden", "403 permission_error for every key (keyless: the usual 401; "
              "the auth runbook sees auth.forbidden)", None, _behaviour("auth_forbidden"),
              "Failed to authenticate. API Error: 403 Your API key does not have permission to "
-             "use the specified resource."),
+             "use the specified resource.", doctor=("auth.forbidden",)),
     Scenario("auth-billing", "402 billing_error for every key (keyless: the usual 401; the "
              "auth runbook sees auth.billing)", None, _behaviour("auth_billing"),
-             "Credit balance is too low"),
+             "Credit balance is too low", doctor=("auth.billing",)),
     Scenario("edge-504", "an edge answers an HTML 504 Gateway Time-out page, no request-id",
              "http.server_error", _behaviour("edge_504"),
              f"API Error: 504 Gateway Time-out. {_SERVER_SIDE}"),
@@ -100,18 +90,25 @@ API_SCENARIOS = [
     Scenario("buffered", f"a gateway that holds the event stream and delivers it in one burst "
              f"after {BUFFERED_S:g} s (keyless: the usual 401; a streamed request with a key "
              "sees http.stream_buffered)", None, _buffered,
-             LAB_REPLY),  # late, but whole: API_TIMEOUT_MS ends at the headers
+             LAB_REPLY,  # late, but whole: API_TIMEOUT_MS ends at the headers
+             doctor=("http.stream_buffered",)),
     Scenario("slow-first-byte", f"headers only after {SLOW_FIRST_BYTE_S:g} s, above "
              f"API_TIMEOUT_MS={CLIENT_TIMEOUT_MS} and the doctor's read budget",
              "http.first_byte_timeout", _slow_first_byte,
              "Request timed out. If the API is slow to answer, or a proxy or gateway holds "
              f"responses, set API_TIMEOUT_MS above {CLIENT_TIMEOUT_MS}."),
+    Scenario("timeout-10min", "a gateway that answers in 0.3 s, and API_TIMEOUT_MS=10min: "
+             "the client reads the leading number, 10 ms", None,
+             _with_env(_behaviour("slow_first_byte", 0.3), API_TIMEOUT_MS="10min"),
+             "Request timed out. If the API is slow to answer, or a proxy or gateway holds "
+             "responses, set API_TIMEOUT_MS above 10.",
+             doctor=("config.timeout_invalid", "config.timeout_too_low")),
     Scenario("helper-fails", "apiKeyHelper (in a temporary HOME's settings) exits 1 and no "
              "ANTHROPIC_API_KEY is set; the API accepts only the lab key (keyless: the usual "
              "401; the credentials check sees auth.helper_failed)", None, _helper_fails,
              "Your apiKeyHelper script is failing · This usually means you need to "
              "re-authenticate with your provider · Run /status to see the script's error "
-             "output"),
+             "output", doctor=("auth.helper_failed",)),
 ]
 SCENARIOS.update((s.name, s) for s in API_SCENARIOS)
 

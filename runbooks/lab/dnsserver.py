@@ -40,13 +40,13 @@ class LabDNS:
         while not self._stop.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
             try:
                 reply = self.answer(DNSRecord.parse(data))
-            except Exception:  # a malformed query gets no answer, like a real server
+            except Exception:  # noqa: BLE001, S112 - a malformed query gets no answer, as from a real server
                 continue
             if reply is not None:
                 self.sock.sendto(reply.pack(), peer)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import trustme
 
-__all__ = ["LabPKI", "LAB_HOSTS", "INSPECTION_CA_NAME"]
+__all__ = ["INSPECTION_CA_NAME", "LAB_HOSTS", "LabPKI"]
 
 #: Names every lab server certificate is valid for.
 LAB_HOSTS = ("localhost", "127.0.0.1", "::1", "api.lab.test")
@@ -55,7 +55,7 @@ class LabPKI:
     def server_context(self, kind: str = "good") -> ssl.SSLContext:
         """A server-side context whose certificate has the fault ``kind``:
         good, untrusted, expired, not_yet_valid, wrong_host."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         ca, hosts, kwargs = self.ca, LAB_HOSTS, {}
         if kind == "untrusted":
             ca = self.inspection_ca

@@ -10,6 +10,8 @@ cannot reach the upstream. :class:`DenyTunnels` adds the allow-list refusal
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,11 +65,22 @@ class LabProxy:
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def close(self) -> None:
+        """Stop the proxy and every process it forked (its acceptors share its session, so
+        they go with its process group; a bare terminate() of the parent can orphan them)."""
         with contextlib.suppress(Exception):
             self._proc.stdin.close()
-            self._proc.terminate()
-            try:
-                self._proc.wait(3)
-            except subprocess.TimeoutExpired:
+        self._signal_group(signal.SIGTERM)
+        try:
+            self._proc.wait(3)
+        except subprocess.TimeoutExpired:
+            pass
+        self._signal_group(signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            self._proc.wait(3)
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(OSError):
+            if hasattr(os, "killpg"):
+                os.killpg(self._proc.pid, sig)  # its own session: pgid == its pid
+            else:
                 self._proc.kill()
-                self._proc.wait(3)

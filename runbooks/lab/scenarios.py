@@ -17,8 +17,9 @@ from .api import FakeAPI
 from .dnsserver import LabDNS
 from .faults import BlackHole, Refused, Reset, Silent
 from .pki import LabPKI
+from .statuspage import FakeStatusPage
 
-__all__ = ["Scenario", "Running", "SCENARIOS", "start", "LAB_HOST", "LAB_API_KEY"]
+__all__ = ["LAB_API_KEY", "LAB_HOST", "SCENARIOS", "Running", "Scenario", "start"]
 
 LAB_HOST = "api.lab.test"  # .test is reserved (RFC 2606): it never resolves outside the lab
 #: Not a secret: the lab accepts any key. Deliberately not shaped like a real one.
@@ -31,24 +32,29 @@ CLIENT_TIMEOUT_MS = 5000
 class Running:
     """A started scenario: where it listens and how to point things at it."""
 
-    scenario: "Scenario"
+    scenario: Scenario
     base_url: str
     params: dict[str, Any] = field(default_factory=dict)  # runbook parameters
     env: dict[str, str] = field(default_factory=dict)  # for runbooks and Claude Code alike
     notes: list[str] = field(default_factory=list)
     parts: list[Any] = field(default_factory=list)
     workdir: Path | None = None
+    #: variables the client must not get (helper-fails: its credential comes from settings)
+    client_unset: set[str] = field(default_factory=set)
+    #: what the scenario's fake status page reports (None: no status page answers)
+    status_state: str | None = "operational"
 
     @property
     def client_env(self) -> dict[str, str]:
         """What to export so the real ``claude`` talks to the lab, and only to it."""
-        return {
-            **self.env,
+        env = {
+            "API_TIMEOUT_MS": str(CLIENT_TIMEOUT_MS),
+            **self.env,  # a scenario's own API_TIMEOUT_MS (timeout-10min) wins
             "ANTHROPIC_API_KEY": LAB_API_KEY,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "CLAUDE_CODE_MAX_RETRIES": "1",
-            "API_TIMEOUT_MS": str(CLIENT_TIMEOUT_MS),
         }
+        return {k: v for k, v in env.items() if k not in self.client_unset}
 
     def stop(self) -> None:
         for part in reversed(self.parts):
@@ -56,6 +62,14 @@ class Running:
                 part.close()
         if self.workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _status(state: str):
+    """A scenario whose status page reports ``state`` (the API itself stays healthy)."""
+    def build(run, pki):
+        _api(run, pki)
+        run.status_state = state
+    return build
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,15 @@ class Scenario:
     build: Callable[[Running, LabPKI], None]
     client_message: str = ""  # what the real client prints (facts.md §5), where known
     also: tuple[str, ...] = ()  # further causes the same run reports, besides ``expect``
+    #: what the whole doctor reports, with the client's credential and --live (None: the
+    #: network runbook's ``expect`` and ``also``, as a keyless probe sees it)
+    doctor: tuple[str, ...] | None = None
+
+    @property
+    def doctor_causes(self) -> tuple[str, ...]:
+        if self.doctor is not None:
+            return self.doctor
+        return (self.expect, *self.also) if self.expect else ()
 
 
 def _api(run: Running, pki: LabPKI, behaviour: str = "healthy", tls: str | None = None,
@@ -111,6 +134,14 @@ def _tls(kind):
 
 def _behaviour(name):
     return lambda run, pki: _api(run, pki, behaviour=name)
+
+
+def _with_env(build, **env):
+    """A scenario plus variables in its environment (what the user has set)."""
+    def with_env(run, pki):
+        build(run, pki)
+        run.env.update(env)
+    return with_env
 
 
 def _plain_on_https(run, pki):
@@ -181,6 +212,17 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "tls.handshake_failed", _plain_on_https),
     Scenario("gateway", "an Anthropic-compatible gateway that answers a keyless request with a "
              "message stream (it supplies the key itself)", None, _behaviour("gateway")),
+    Scenario("status-degraded", "the status page reports the Claude API degraded (the API "
+             "itself answers)", None, _status("degraded"), doctor=("status.incident",)),
+    Scenario("status-incident", "the status page reports an incident on the Claude API in "
+             "progress", None, _status("incident"), doctor=("status.incident",)),
+    Scenario("status-major", "the status page reports a major outage of the Claude API", None,
+             _status("major"), doctor=("status.incident",)),
+    Scenario("status-unreachable", "the status page cannot be reached (informational: "
+             "skipped, never a failure)", None, _status(None)),
+    Scenario("flaky", "every third keyless request is reset: a path that fails now and then "
+             "(one check passes; samples=N shows network.intermittent)", None,
+             _behaviour("flaky")),
     Scenario("captive-portal", "a Wi-Fi login page answers instead of the API",
              "http.not_api", _behaviour("captive_portal")),
     Scenario("overloaded", "the API answers 529 overloaded_error", "overloaded",
@@ -188,10 +230,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("server-error", "the API answers 500 api_error", "http.server_error",
              _behaviour("server_error")),
     Scenario("ratelimited", "429 with retry-after and anthropic-ratelimit-* headers (for "
-             "authenticated requests)", None, _behaviour("ratelimited")),
+             "authenticated requests)", None, _behaviour("ratelimited"),
+             doctor=("ratelimit.exceeded",)),
     Scenario("spend-cap", "429 without retry-after (for authenticated requests)", None,
-             _behaviour("spend_cap")),
-    Scenario("stall", "a streaming answer that starts, then stops", None, _behaviour("stall")),
+             _behaviour("spend_cap"), doctor=("ratelimit.spend_cap",)),
+    Scenario("stall", "a streaming answer that starts, then stops", None, _behaviour("stall"),
+             doctor=("http.stream_stall",)),
     Scenario("dns-nxdomain", f"the lab DNS server says {LAB_HOST} does not exist",
              "dns.nxdomain", _dns({})),
     Scenario("dns-timeout", "the lab DNS server never answers", "dns.timeout",
@@ -309,6 +353,16 @@ def start(name: str) -> Running:
         run.stop()
         raise
     run.params.setdefault("base_url", run.base_url)
+    if run.status_state is not None:  # never the real status page: the lab's own
+        page = FakeStatusPage(run.status_state)
+        run.parts.append(page)
+        run.env["RUNBOOKS_STATUS_URL"] = page.url
+    else:
+        dead = Refused()
+        run.parts.append(dead)
+        run.env["RUNBOOKS_STATUS_URL"] = dead.url("http")
+    if "ANTHROPIC_API_KEY" not in run.client_unset:  # a configured user: the lab's own key
+        run.env.setdefault("ANTHROPIC_API_KEY", LAB_API_KEY)
     return run
 
 
