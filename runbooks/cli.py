@@ -86,6 +86,34 @@ def build_parser() -> argparse.ArgumentParser:
         d.add_argument(param.option, dest=param.name, **kwargs)
     _add_json_option(d)
 
+    f = sub.add_parser("fix", help="show the plan that fixes what the doctor finds; --apply "
+                       "applies it", description="Run the doctor, then show the fixes for its "
+                       "findings as unified diffs. Nothing is written without --apply.")
+    for param in DOCTOR_PARAMETERS.values():
+        if param.name in ("live", "live_model", "samples", "duration"):
+            continue
+        kwargs = {"type": _param_type(param, param.option), "default": param.default,
+                  "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
+                  "help": param.help}
+        if param.name == "resolve":
+            kwargs.update(action="append", default=[], metavar="HOST:ADDR")
+        f.add_argument(param.option, dest=param.name, **kwargs)
+    f.add_argument("--apply", action="store_true", help="apply the plan shown (back up first)")
+    f.add_argument("--target", choices=("user", "project", "local"), default="user",
+                   help="which settings file a new variable goes to (default: %(default)s)")
+    f.add_argument("--trust-ca", default="", metavar="SHA256",
+                   help="trust the TLS-inspection CA with this fingerprint (confirm it first)")
+    f.add_argument("--proxy", default="", metavar="URL",
+                   help="a proxy this network needs (http://host:port): checked, then set")
+    f.add_argument("--only", action="append", default=[], metavar="FIX",
+                   help="only this fix (repeatable): api-timeout, no-proxy, proxy, "
+                        "credential-quotes, proxy-spelling, trust-ca")
+    _add_json_option(f)
+
+    u = sub.add_parser("undo", help="restore what the last `runbooks fix --apply` changed")
+    u.add_argument("--json", action="store_true", dest="as_json",
+                   help="print what was restored as JSON")
+
     r = sub.add_parser("run", help="run a runbook notebook headless (papermill)")
     r.add_argument("runbook", help="runbook name (see `runbooks list`), or all")
     r.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
@@ -123,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "the attempt that counts)")
     rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
                     help="the command, after --")
+
+    # commands whose whole implementation lives in their own module: add_arguments + main
+    for name, help_ in PLUGGED.items():
+        module = _plugged(name)
+        p = sub.add_parser(name, help=help_, description=(module.__doc__ or "").split("\n\n")[0])
+        module.add_arguments(p)
 
     lab = sub.add_parser("lab", help="start local servers that reproduce each fault")
     labsub = lab.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
@@ -193,6 +227,92 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     values = {name: getattr(args, name) for name in DOCTOR_PARAMETERS}
     values["resolve"] = ",".join(values["resolve"])
     return _emit_report(run_doctor(values), args.json_path, json_file)
+
+
+def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
+    from .doctor import DOCTOR_PARAMETERS
+
+    values = {name: getattr(args, name, p.default) for name, p in DOCTOR_PARAMETERS.items()}
+    values["resolve"] = ",".join(values["resolve"]) if isinstance(values["resolve"], list) \
+        else values["resolve"]
+    return values
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+    from .fixes import apply_plan
+    from .remedies import FixOptions, allowed_targets
+    from .runbook import Context
+    from .settings import user_dir
+    from .tls_fix import plan_for
+
+    json_file = check_json_path(args.json_path)
+    if args.trust_ca and not _is_fingerprint(args.trust_ca):
+        raise UsageError(f"--trust-ca {args.trust_ca!r}: expected a SHA-256 fingerprint "
+                         "(64 hex digits, colons allowed)")
+    if args.proxy:
+        from .target import check_url
+
+        try:
+            check_url(args.proxy, credentials=True)
+        except ValueError as exc:
+            raise UsageError(f"--proxy: {exc}") from None
+    values = _fix_values(args)
+    ctx = Context.build(values)
+    options = FixOptions(args.target, args.trust_ca.replace(":", "").lower(), args.proxy,
+                         tuple(args.only))
+    report = run_doctor(values, context=ctx)
+    plan = plan_for(ctx, report, options)
+    config = user_dir(ctx.env)
+    applied = None
+    if args.apply and plan.edits:
+        if config is None:
+            raise UsageError("no home folder (HOME/USERPROFILE): nowhere to keep backups")
+        applied = apply_plan(plan, config, allowed_targets(ctx))
+    if args.json_path == "-":
+        out = {"plan": plan.to_dict(), "applied": None if applied is None else
+               {"backup": str(applied.folder), "files": [str(p) for p in applied.files]},
+               "report": report.to_dict()}
+        print(json.dumps(out, indent=2))
+    else:
+        print(plan.render())
+        if args.apply and not plan.edits and plan.fixes:
+            print("\nNothing applied: nothing here can be changed automatically.")
+        elif applied is not None:
+            print(f"\nApplied ({len(applied.files)} file(s)); backup in {applied.folder}.\n"
+                  "Undo with `runbooks undo`.")
+        elif plan.edits:
+            print("\nNothing written. Apply this plan with `runbooks fix --apply` (same "
+                  "options).")
+        if json_file is not None:
+            write_atomically(json_file, json.dumps(plan.to_dict(), indent=2) + "\n")
+    pending = any(not f.applicable for f in plan.fixes) or (plan.edits and applied is None)
+    return EXIT_FINDINGS if pending else EXIT_OK
+
+
+def _is_fingerprint(text: str) -> bool:
+    hexed = text.replace(":", "").lower()
+    return len(hexed) == 64 and all(c in "0123456789abcdef" for c in hexed)
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from .fixes import undo_last
+    from .remedies import allowed_targets
+    from .runbook import Context
+    from .settings import user_dir
+
+    ctx = Context.build({}, ask_claude=False)
+    config = user_dir(ctx.env)
+    if config is None:
+        raise UsageError("no home folder (HOME/USERPROFILE): nowhere to find backups")
+    done = undo_last(config, allowed_targets(ctx))
+    if args.as_json:
+        print(json.dumps({"restored": [str(p) for p in done.files], "backup": str(done.folder),
+                          "diff": done.diff}, indent=2))
+    else:
+        print(done.diff.rstrip("\n"))
+        print(f"\nRestored {len(done.files)} file(s) from {done.folder}.")
+    return EXIT_OK
 
 
 def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -460,8 +580,24 @@ def cmd_retry(args: argparse.Namespace) -> int:
                             buffer=args.buffer).exit_code
 
 
-COMMANDS = {"doctor": cmd_doctor, "run": cmd_run, "list": cmd_list, "triage": cmd_triage,
-            "lab": cmd_lab, "retry": cmd_retry}
+#: Commands implemented in a module of their own (``runbooks/<name>.py``), each with
+#: ``add_arguments(parser)`` and ``main(args) -> int``; the order is ``runbooks --help``'s.
+PLUGGED = {
+    "history": "what went wrong, from Claude Code's own records (error records only)",
+    "bundle": "one archive for a bug report, every secret masked",
+    "preflight": "is it safe to start a long task? (exit 0, or 1 and one line why)",
+}
+
+
+def _plugged(name: str):
+    import importlib
+
+    return importlib.import_module(f".{name}", __package__)
+
+
+COMMANDS = {"doctor": cmd_doctor, "fix": cmd_fix, "undo": cmd_undo, "run": cmd_run,
+            "list": cmd_list, "triage": cmd_triage, "lab": cmd_lab, "retry": cmd_retry,
+            **{name: (lambda args, n=name: _plugged(n).main(args)) for name in PLUGGED}}
 
 
 def _quiet_stdout() -> None:

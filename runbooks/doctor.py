@@ -49,11 +49,13 @@ def _in_thread(fn) -> threading.Thread:
 
 
 def run_doctor(values: Mapping[str, Any], env: Mapping[str, str] | None = None,
-               project_dir: os.PathLike | None = None) -> Report:
-    """Run every runbook against one context; ``values`` are checked parameter values."""
+               project_dir: os.PathLike | None = None, context: Context | None = None
+               ) -> Report:
+    """Run every runbook against one context (``context``, or one built from ``values``,
+    the checked parameter values)."""
     t0 = time.perf_counter()
     started = time.time()
-    ctx = Context.build(values, env, project_dir)
+    ctx = context or Context.build(values, env, project_dir)
     books = [cls(ctx, **_own(cls, values)) for cls in RUNBOOKS.values()]
     crashed: dict[str, BaseException] = {}
 

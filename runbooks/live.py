@@ -29,7 +29,6 @@ from . import http as _http
 from .classify import classify_http
 from .proxy import ProxyChoice, choose_proxy
 from .runbook import Context
-from .target import load_trust
 
 __all__ = ["LIVE_MODEL", "Answer", "StreamRun", "judge_answer", "message", "models",
            "path_of", "ratelimit_figures"]
@@ -136,7 +135,7 @@ def path_of(ctx: Context) -> tuple[ProxyChoice | None, Any]:
     """The proxy in effect and the TLS context, shared by every live request of a run."""
     def make():
         proxy = choose_proxy(ctx.env, ctx.target.host, ctx.target.port, ctx.target.scheme)
-        trust = load_trust(ctx.env) if ctx.target.scheme == "https" else None
+        trust = ctx.trust if ctx.target.scheme == "https" else None
         return (proxy if proxy is not None and proxy.in_effect else None,
                 trust.context if trust is not None else None)
     return ctx.once("live.path", make)

@@ -33,7 +33,7 @@ from .files import FileProblem, read_bytes
 from .masking import register_env
 from .params import Param, check_all, seconds, text
 from .result import Check, Report, Status
-from .target import Target, check_url, resolve_target
+from .target import Target, Trust, check_url, load_trust, resolve_target
 
 __all__ = ["COMMON", "NETWORK_PATH", "Context", "Runbook"]
 
@@ -100,6 +100,12 @@ class Context:
     def env(self) -> dict[str, str]:
         """The environment Claude Code would run with."""
         return self.settings.env
+
+    @property
+    def trust(self) -> Trust:
+        """The CA roots and client certificate the client would use, loaded once per run
+        (parsing the bundled and system stores costs tens of milliseconds)."""
+        return self.once("trust", lambda: load_trust(self.env))
 
     @classmethod
     def build(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None,

@@ -10,7 +10,8 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
   "Messages that lead here" line lists that cause's signatures, as text search indexes.
 - ``on_page_content``: links to the site's own public address (the notebooks' stored output
   holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
-  notebook's inline ``<style>`` blocks move to one shared stylesheet.
+  notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
+  transcripts a page includes are kept out of the search index.
 """
 
 from __future__ import annotations
@@ -186,6 +187,21 @@ def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
     return _HREF.sub(local, html)
 
 
+# -- doctor transcripts stay out of search ---------------------------------------------------------
+#: An included ``runbooks doctor`` transcript (``docs/examples/doctor-*.txt``): a ``$ …`` command
+#: line, then the doctor's header. Each one holds every check's line, so the words of every
+#: page; and Material appends a wildcard to each term searched (``a*`` matches every "API",
+#: "auth" and "apiKeyHelper" of it). Indexed, a transcript outranks the prose that explains the
+#: message a reader pasted; it is still on the page, only not in the index.
+_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>\$ [^\n]*\n'
+                         r"Claude Code connection check )")
+
+
+def unsearchable_transcripts(html: str) -> str:
+    """``html`` with each doctor transcript marked ``data-search-exclude``."""
+    return _TRANSCRIPT.sub('<div class="highlight" data-search-exclude>', html)
+
+
 # -- one stylesheet for the notebooks -------------------------------------------------------------
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
 
@@ -256,6 +272,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 def on_page_content(html: str, page, config, files) -> str:
     html = relative_links(html, page.url, own_prefixes(config))
+    html = unsearchable_transcripts(html)
     if _is_notebook(page):
         html, css = shared_stylesheet(html)
         digest = hashlib.sha256(css.encode()).hexdigest()[:8]

@@ -116,7 +116,8 @@ def _parse(url: str, data: Any) -> StatusPage:
                       comps, incidents)
 
 
-def fetch_status(url: str, env: Mapping[str, str], budget: Budget) -> StatusPage:
+def fetch_status(url: str, env: Mapping[str, str], budget: Budget,
+                 verify: Any = None) -> StatusPage:
     """``GET {url}/api/v2/summary.json`` along the client's path to that host."""
     full = f"{url}/api/v2/summary.json"
     parts = urlsplit(full)
@@ -127,7 +128,9 @@ def fetch_status(url: str, env: Mapping[str, str], budget: Budget) -> StatusPage
         return StatusPage(url, False, "the status page URL has a bad port")
     proxy = choose_proxy(env, parts.hostname or "", port, scheme)
     via = proxy.url if proxy is not None and proxy.in_effect else None
-    verify: Any = load_trust(env).context if scheme == "https" else True
+    if scheme == "https" and verify is None:
+        verify = load_trust(env).context
+    verify = verify if scheme == "https" else True
     timeout = httpx.Timeout(connect=budget.connect, read=budget.read, write=budget.read,
                             pool=budget.connect)
     try:

@@ -116,6 +116,8 @@ def search_page(browser, served):
 
 @pytest.mark.parametrize("path", ["", "network/", "proxy-tls/", "timeouts/", "auth/",
                                   "rate-limits/", "errors/", "notebooks/network/",
+                                  "notebooks/auth/", "notebooks/timeouts/",
+                                  "notebooks/rate-limits/", "reference/cli/", "reference/json/",
                                   "reference/lab/", "reference/publishing/"])
 def test_pages_load_clean_and_stay_local(page, served, path):
     page.goto(served + path, wait_until="networkidle")
@@ -154,6 +156,24 @@ SEARCHES = [
     ("overloaded_error", "rate-limits/", {"overloaded"}),
     ("Repeated 529 Overloaded errors", "rate-limits/", {"overloaded"}),
     ("rate_limit_error", "rate-limits/", {"ratelimit.exceeded"}),
+    # the API layer, as v2.1.332 prints it (tests/test_client_api.py)
+    ("Request rejected (429)", "rate-limits/", {"ratelimit.exceeded"}),
+    ("You have reached your specified API usage limits", "rate-limits/",
+     {"ratelimit.spend_cap"}),
+    ("API Error: 529 Overloaded", "rate-limits/", {"overloaded"}),
+    ("504 Gateway Time-out", "rate-limits/", {"http.server_error"}),
+    ("Credit balance is too low", "auth/", {"auth.billing"}),
+    ("Not logged in", "auth/", {"auth.missing", "auth.invalid"}),
+    ("Not logged in · Please run /login", "auth/", {"auth.missing", "auth.invalid"}),
+    ("apiKeyHelper failed", "auth/", {"auth.helper_failed"}),
+    ("Your apiKeyHelper script is failing", "auth/", {"auth.helper_failed"}),
+    ("Invalid X-Api-Key header value from ANTHROPIC_API_KEY", "auth/", {"auth.malformed"}),
+    ("Failed to authenticate. API Error: 403", "auth/", {"auth.forbidden"}),
+    ("set API_TIMEOUT_MS above", "timeouts/", {"config.timeout_too_low"}),
+    # the stream idle watchdog: explained with the limits, and where a silent server or a
+    # buffering proxy trips it
+    ("No data arrived for more than 5 minutes", "timeouts/",
+     {"limits", "http.first_byte_timeout", "http.stream_buffered"}),
 ]
 
 
@@ -196,8 +216,9 @@ def test_error_index_leads_to_the_fix(page, served):
         "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }")
 
 
-def test_choosing_an_os_once_switches_every_tab_set(page, served):
-    page.goto(served + "network/", wait_until="networkidle")
+@pytest.mark.parametrize("path", ["network/", "auth/", "timeouts/", "rate-limits/"])
+def test_choosing_an_os_once_switches_every_tab_set(page, served, path):
+    page.goto(served + path, wait_until="networkidle")
     windows = page.locator(".tabbed-labels label").filter(has_text=re.compile(r"^Windows$"))
     assert windows.count() >= 2
     windows.first.click()

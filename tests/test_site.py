@@ -47,8 +47,15 @@ def test_doctor_examples_on_the_site_are_current(lab, scenario):
     proc = run_cli("doctor", *DOCTOR_SCENARIOS[scenario], *extra,
                    env=clean_subprocess_env(**run.env, NO_COLOR="1"))
     body = stored.split("\n", 1)[1].rsplit("(exit", 1)[0]
-    assert sanitize(proc.stdout) == sanitize(body)
+    assert _unpadded(sanitize(proc.stdout)) == _unpadded(sanitize(body))
     assert f"(exit {proc.returncode})" in stored
+
+
+def _unpadded(text: str) -> str:
+    """Sanitized output without the column padding in front of a number: the sampling table
+    right-aligns its figures, so `max     9.3 ms` and `max    10.3 ms` differ in spaces once
+    both numbers read N."""
+    return re.sub(r" +(?=N\b)", " ", text)
 
 
 def test_no_wrong_commands_are_recommended():
@@ -173,6 +180,30 @@ def test_notebook_styles_come_from_one_shared_stylesheet(site):
     assert len(html.encode()) < 150_000, "the notebook page carries its CSS inline again"
 
 
+
+def test_doctor_transcripts_are_shown_but_not_searched(site):
+    """An included `runbooks doctor` transcript holds every check's words: on the page, out of
+    the search index, where it would outrank the prose explaining a pasted message."""
+    import json
+
+    docs = json.loads((site / "search" / "search_index.json").read_text())["docs"]
+    assert not [d["location"] for d in docs if "Claude Code connection check" in d["text"]]
+    html = _html(site, "auth")
+    assert "Claude Code connection check · doctor" in html
+    assert html.count('<div class="highlight" data-search-exclude>') == 2  # two transcripts
+
+
+def test_only_doctor_transcripts_leave_the_search_index():
+    from runbooks.sitehooks import unsearchable_transcripts
+
+    block = '<div class="highlight"><pre><span></span><code>{}</code></pre></div>'
+    transcript = block.format("$ runbooks doctor\nClaude Code connection check · doctor · x\n")
+    others = [block.format("runbooks doctor\n"), block.format("$ runbooks retry -- claude\nok"),
+              block.format("Claude Code connection check · doctor\n")]
+    out = unsearchable_transcripts(transcript + "".join(others))
+    assert out.count("data-search-exclude") == 1 and out.startswith(
+        '<div class="highlight" data-search-exclude><pre>')
+
 # -- every internal link and anchor resolves ------------------------------------------------------
 class _Links(HTMLParser):
     """The ids (and names) a page defines, and the links it makes (href and src)."""
@@ -289,3 +320,140 @@ def test_messages_go_under_cause_headings_only():
     assert found == {"tcp.reset"}  # tls.expired is explained on proxy-tls.md
     assert out.count("Messages that lead here") == 1
     assert "`ECONNRESET` (also: [IPv6 fails while IPv4 works](#ipv6.broken))" in out
+
+
+# -- the runbook-backed pages: every cause has a check, every command parses ----------------------
+#: The pages of the API layer, each backed by a runbook of the same name.
+API_PAGES = ("auth.md", "timeouts.md", "rate-limits.md")
+#: Modules that only describe causes, or fake them: a code named there is not a check's.
+_NOT_CHECKS = {"causes.py", "sitehooks.py", "examples.py"}
+
+
+def _anchored(page: str) -> set[str]:
+    """The cause codes with a ``{ #code }`` heading on ``page`` (fences excluded), as the site
+    hooks find them."""
+    from runbooks.sitehooks import add_messages
+
+    return add_messages((ROOT / "docs" / page).read_text(encoding="utf-8"), page)[1]
+
+
+def _reported_codes() -> set[str]:
+    """Cause codes a check can report: ``cause="…"`` in a runbook's steps, or a string literal in
+    the engine modules that hand causes to the steps (classify, http, live, credentials…)."""
+    import ast
+
+    books = ROOT / "runbooks" / "books"
+    found = {m for path in books.glob("*.py")
+             for m in re.findall(r'cause="([\w.\-]+)"', path.read_text(encoding="utf-8"))}
+    for path in (ROOT / "runbooks").rglob("*.py"):
+        if path.name in _NOT_CHECKS or "lab" in path.relative_to(ROOT / "runbooks").parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found |= {n.value for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in CAUSES}
+    return found
+
+
+@pytest.mark.parametrize("page", API_PAGES)
+def test_api_pages_explain_every_cause_of_their_runbook(page):
+    """Each code the catalogue places on the page has its section there (and only those)."""
+    placed = {code for code, c in CAUSES.items() if c.page == page}
+    assert _anchored(page) == placed
+
+
+@pytest.mark.parametrize("code", sorted({c for p in API_PAGES for c in _anchored(p)}))
+def test_each_cause_on_the_api_pages_is_reported_by_a_check(code):
+    """A section promises that `runbooks doctor` can name its cause: some check must report it
+    (or, for a check still being added, the catalogue's runbook for it must exist)."""
+    from runbooks.execute import available
+
+    if code in _reported_codes():
+        return
+    assert CAUSES[code].runbook in available(), (
+        f"{code}: no check reports it, and its runbook {CAUSES[code].runbook!r} does not exist")
+
+
+def _bash_blocks(text: str) -> list[str]:
+    """The body of every ```bash fence, tabs and admonitions included (dedented)."""
+    from textwrap import dedent
+
+    fence = re.compile(r"^([ \t]*)```bash[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+    return [dedent(m.group(2)) for m in fence.finditer(text)]
+
+
+def runbooks_commands(text: str) -> list[list[str]]:
+    """Every ``runbooks …`` command in the ```bash blocks of ``text``, as argument lists: after
+    a pipe, ``&&``, ``;`` or variable assignments too, up to the next shell operator."""
+    import shlex
+
+    out = []
+    for block in _bash_blocks(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            if "runbooks" not in line:
+                continue
+            lex = shlex.shlex(line, posix=True, punctuation_chars=True)
+            lex.whitespace_split = True
+            lex.commenters = "#"
+            tokens = list(lex)
+            operator = re.compile(r"[();<>|&]+")
+            for i, tok in enumerate(tokens):
+                before = tokens[i - 1] if i else None
+                starts = before is None or operator.fullmatch(before) or re.fullmatch(
+                    r"[A-Za-z_]\w*=.*", before)
+                if tok != "runbooks" or not starts:
+                    continue
+                args = []
+                for arg in tokens[i + 1:]:
+                    if operator.fullmatch(arg):
+                        break
+                    args.append(arg)
+                out.append(args)
+    return out
+
+
+def test_the_command_finder_reads_shell_lines():
+    text = ("```bash\nrunbooks doctor --live   # a comment --bogus\n"
+            "git diff | runbooks retry -- claude -p \"a b\"\n"
+            "X=1 runbooks run auth \\\n  -p samples=3 && claude -p hi\n"
+            "echo runbooks is not a command here\n```\n"
+            "    ```bash\n    runbooks triage -\n    ```\n")
+    assert runbooks_commands(text) == [
+        ["doctor", "--live"], ["retry", "--", "claude", "-p", "a b"],
+        ["run", "auth", "-p", "samples=3"], ["triage", "-"]]
+
+
+def _check_command(args: list[str]) -> None:
+    """Parse ``args`` as the CLI does; for ``run``, the parameter names too."""
+    import yaml
+
+    from runbooks.books import RUNBOOKS
+    from runbooks.cli import build_parser
+
+    ns = build_parser().parse_args(args)
+    if ns.command != "run":
+        return
+    books = list(RUNBOOKS) if ns.runbook == "all" else [ns.runbook]
+    assert set(books) <= set(RUNBOOKS), f"unknown runbook {ns.runbook!r}"
+    known = {p for b in books for p in RUNBOOKS[b].PARAMETERS}
+    names = [item.partition("=")[0] for item in ns.parameter]
+    names += [k for raw in ns.parameters_yaml for k in (yaml.safe_load(raw) or {})]
+    unknown = [n for n in names if n not in known]
+    assert not unknown, f"unknown parameters {unknown} for {ns.runbook!r}"
+
+
+@pytest.mark.parametrize("page", sorted(str(p.relative_to(ROOT / "docs"))
+                                        for p in (ROOT / "docs").rglob("*.md")))
+def test_commands_shown_use_options_the_cli_accepts(page):
+    """What a reader copies from a ```bash block parses with `runbooks.cli.build_parser()`."""
+    from runbooks.errors import UsageError
+
+    commands = runbooks_commands((ROOT / "docs" / page).read_text(encoding="utf-8"))
+    if page in API_PAGES:
+        assert commands, f"{page} shows no runbooks command"
+    bad = []
+    for args in commands:
+        try:
+            _check_command(args)
+        except (UsageError, AssertionError, SystemExit) as exc:
+            bad.append(f"runbooks {' '.join(args)}: {exc}")
+    assert not bad, "\n".join(bad)

@@ -29,7 +29,7 @@ from ..environment import proxy_settings
 from ..params import merge
 from ..result import Check, Report, Status
 from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
-from ..target import Trust, load_trust
+from ..target import Trust
 
 __all__ = ["NetworkRun", "diagnose"]
 
@@ -121,7 +121,7 @@ class NetworkRun(Runbook):
         plain = self.target.scheme != "https"
 
         def run() -> Check:
-            self.trust = trust = load_trust(self.env)
+            self.trust = trust = self.ctx.trust
             details = {"sources": trust.sources, "NODE_EXTRA_CA_CERTS": trust.extra_ca_file,
                        "extra_ca_count": trust.extra_ca_count,
                        "CLAUDE_CODE_CLIENT_CERT": trust.client_cert}

@@ -84,7 +84,8 @@ class RateLimitsRun(Runbook):
         title = "Status page"
 
         def run() -> Check:
-            page = _status.fetch_status(self.status_url, self.env, self.budget)
+            verify = self.ctx.trust.context if self.status_url.startswith("https:") else None
+            page = _status.fetch_status(self.status_url, self.env, self.budget, verify)
             self.status_page = page
             details = page.to_dict()
             if not page.ok:  # informational: often blocked where the API is allowed

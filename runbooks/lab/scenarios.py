@@ -43,6 +43,8 @@ class Running:
     client_unset: set[str] = field(default_factory=set)
     #: what the scenario's fake status page reports (None: no status page answers)
     status_state: str | None = "operational"
+    #: facts a fix needs that no variable holds (fix scenarios: the proxy this network needs)
+    info: dict[str, str] = field(default_factory=dict)
 
     @property
     def client_env(self) -> dict[str, str]:
@@ -374,3 +376,4 @@ def running(name: str) -> Iterator[Running]:
     finally:
         run.stop()
 from . import api_scenarios as _api_scenarios  # noqa: F401  (the API layer's faults)
+from . import fix_scenarios as _fix_scenarios  # noqa: E402, F401 - registers its scenarios
