@@ -1125,7 +1125,10 @@ def shown_command(r: dict[str, Any]) -> str:
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in r["env"].items())
     stdin = f" < {r['stdin']}" if r["stdin"].startswith("/") else \
         (f"  # stdin: {r['stdin']}" if r["stdin"] else "")
-    setup = f"  # setup: {'; '.join(r['setup'])}" if r["setup"] else ""
+    named = " ".join([*r["argv"], *r["env"].values()])
+    used = [s for s in r["setup"]  # only the files this command names, and what they hold
+            if Path(s.split(" ")[1]).name in named or s.split(" ")[1].startswith("@HOME@")]
+    setup = f"  # setup: {'; '.join(used)}" if used else ""
     line = f"{env} runbooks {shlex.join(r['argv'])}".strip() + stdin + setup
     return line.replace("\n", "\\n")
 
