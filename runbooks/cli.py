@@ -185,18 +185,28 @@ def check_json_path(path: str | None) -> Path | None:
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"--json {path!r} is a folder, not a file")
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        # the report replaces the file by a rename: never a device, a pipe or a link's target
+        raise UsageError(f"--json {path!r} is not a regular file (a link, a device or a pipe)")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--json {path!r}: the folder {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UsageError(f"--json {path!r} is not writable")
+    try:  # really try: os.access says yes to root even where nothing can be created
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"--json {path!r} is not writable ({exc.strerror})") from None
     return out
 
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename:
     a reader never sees half a report."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -362,6 +372,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for name in names}
     if len(names) > 1:
         _all_known(names, raw, typed)
+    _check_context(names[0], jobs[names[0]])
     json_file = check_json_path(args.json_path)
     output_dir = check_output_dir(args.output_dir)
     results = run_notebooks(jobs, output_dir, group="all" if args.runbook == "all" else None)
@@ -387,6 +398,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.error:
             print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+
+
+def _check_context(name: str, params: dict[str, Any]) -> None:
+    """What the notebook's first cell will build, built here first: a malformed
+    ANTHROPIC_BASE_URL (in the shell or a settings file) is a usage error before any kernel
+    starts, not a crashed cell."""
+    from .books import get
+    from .params import check_all
+    from .runbook import Context
+
+    Context.build(check_all(get(name).PARAMETERS, params, name), ask_claude=False)
 
 
 def _declared_by(name: str, raw: dict[str, str], typed: dict[str, Any], several: bool):
@@ -616,7 +638,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="replace")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:  # --help, --version: argparse printed and exits
+            sys.stdout.flush()
+            return int(exit_.code or 0)
         if not args.command:
             parser.print_help()
             return EXIT_USAGE

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -101,6 +102,10 @@ def parameters(name: str) -> dict[str, Param]:
 
 
 def _refuse_secrets(values: Mapping[str, Any]) -> None:
+    settings = values.get("settings")
+    if isinstance(settings, str) and settings.lstrip().startswith("{"):
+        raise UsageError("inline settings JSON as a parameter would be stored in the notebook "
+                         "(it can hold keys): put it in a file and pass its path")
     for key, value in values.items():
         if isinstance(value, str) and _KEY_SHAPED.search(value):
             raise UsageError(f"parameter {key!r} looks like a credential: secrets are never "
@@ -189,6 +194,12 @@ class _Kernels:
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 box.append(self)
+
+            async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+                # the kernel's own stderr (ipykernel's start-up and shutdown notices) is not
+                # for users: cell errors still reach the notebook and the run's verdict
+                kw.setdefault("stderr", subprocess.DEVNULL)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
 
         return Tracked
 

@@ -83,11 +83,24 @@ def check_host(host: str) -> str:
     except UnicodeError as exc:
         why = str(exc).split(": ")[-1] or "not a valid international name"
         return _bad(f"host name {host!r} cannot be encoded for DNS ({why})")
+    for label in encoded.decode("ascii").split("."):
+        if label.lower().startswith("xn--") and not _good_a_label(label):
+            return _bad(f"host name label {label!r} is not valid punycode")
     if len(encoded) > 253:
         return _bad(f"host name is {len(encoded)} characters long (at most 253)")
     if not _ENCODED_HOST.fullmatch(encoded.decode("ascii")):
         return _bad(f"host name {host!r} is not a valid host name")
     return host
+
+
+def _good_a_label(label: str) -> bool:
+    """An ``xn--`` label that decodes to a name with non-ASCII in it, and encodes back."""
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+        return bool(decoded) and not decoded.isascii() and \
+            decoded.encode("idna").decode("ascii").lower() == label.lower()
+    except (UnicodeError, ValueError):
+        return False
 
 
 def _bad(reason: str) -> str:
@@ -118,6 +131,13 @@ def check_url(url: str, *, credentials: bool = True) -> tuple[str, str, int, str
         port = 443 if parts.scheme == "https" else 80
     if port == 0:
         raise ValueError("port 0")
+    if any(ch in url for ch in "\u200c\u200d"):
+        raise ValueError("a zero-width joiner in the host name (an invisible pasted character)")
+    from .proxy import _parse_url  # the WHATWG parser, as Node (Claude Code) parses URLs
+
+    if _parse_url(url.strip()) is None:
+        raise ValueError("Claude Code's URL parser refuses it (a bad IPv4 address, bad "
+                         "punycode, or characters after ']')")
     if not credentials and (parts.username is not None or parts.query):
         raise ValueError("credentials or a query string in a parameter would be stored in the "
                          "notebook: set ANTHROPIC_BASE_URL (or a settings file's env block) "

@@ -49,6 +49,12 @@ ROWS = [
     (["doctor", "--base-url", "http://[::1"], "IPv6"),  # unclosed bracket
     (["doctor", "--base-url", "http://[zz]:80"], "IPv6"),  # not an address in brackets
     (["doctor", "--base-url", "ftp://x"], "expected http:// or https://"),  # scheme
+    # what Node's URL parser (the client's) refuses, though Python's accepts it
+    (["doctor", "--base-url", "http://1.2.3.4.5"], "URL parser refuses"),  # five-part IPv4
+    (["doctor", "--base-url", "http://256.1.1.1"], "URL parser refuses"),  # out of range
+    (["doctor", "--base-url", "http://[::1]]"], "URL parser refuses"),  # after the ]
+    (["doctor", "--base-url", "http://xn--a.example"], "punycode"),  # not a real A-label
+    (["doctor", "--base-url", "https://api\u200c.anthropic.com"], "zero-width"),
     (["doctor", "--base-url", "https://"], "no host name"),
     (["doctor", "--base-url", "http://h:99999"], "--base-url"),  # port out of range
     (["doctor", "--base-url", "http://h:0"], "port 0"),
@@ -95,11 +101,17 @@ ROWS = [
     (["doctor", "--settings", "{DIR}"], "directory"),
     (["doctor", "--settings", "{FIFO}"], "FIFO"),
     (["run", "network", "--settings", "{TMP}/missing.json"], "does not exist"),
+    # inline settings JSON can hold keys: never a notebook parameter
+    (["run", "network", "--settings", '{{"env": {{"ANTHROPIC_API_KEY": "x"}}}}'], "inline"),
+    (["run", "network", "-p", 'settings={{"env": {{}}}}'], "inline settings JSON"),
     # -- output paths: checked before any work ----------------------------------------------------
     (["doctor", "--json", ""], "--json is empty"),
     (["doctor", "--json", "{DIR}"], "is a folder"),
     (["doctor", "--json", "{TMP}/missing/r.json"], "does not exist"),
     (["doctor", "--json", "{FILE}/r.json"], "does not exist"),  # a file where a folder goes
+    (["doctor", "--json", "{FIFO}"], "not a regular file"),  # a rename would replace the pipe
+    (["doctor", "--json", "/dev/null"], "not a regular file"),  # …or the device
+    (["doctor", "--json", "/proc/x.json"], "--json '/proc/x.json'"),  # root may; Linux says no
     (["run", "network", "--json", ""], "--json is empty"),
     (["run", "network", "--json", "{DIR}"], "is a folder"),
     (["run", "network", "--output-dir", ""], "--output-dir is empty"),
@@ -135,6 +147,16 @@ def test_bad_input_is_one_line_exit_2_and_nothing_happens(args, needle, places, 
     assert "Traceback" not in err + out
     assert api.requests == []  # no work started
     assert (sorted(os.listdir(Path.cwd())), sorted(os.listdir(places["TMP"]))) == before
+
+
+def test_a_malformed_base_url_in_the_environment_stops_run_before_any_kernel(capsys,
+                                                                               monkeypatch,
+                                                                               tmp_path):
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://u:x@[zz]:1")
+    assert main(["run", "network", "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "malformed ANTHROPIC_BASE_URL" in err and "x@" not in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("url", [
