@@ -68,7 +68,9 @@ _FOLDER_MAX = 200
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _MARKERS = (b'"subtype":"api_error"', b'"isApiErrorMessage":true')
-_FIRST_TYPE = re.compile(rb'"type"\s*:\s*"([a-z_-]+)"')
+#: Lines worth parsing: error records, and answers (to tell a session that recovered). The
+#: client writes JSON without spaces; inside a string these would be escaped (\").
+_CANDIDATES = (*_MARKERS, b'"type":"assistant"', b'"role":"assistant"')
 _TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([0-9T:.+\-Z]{10,40})"')
 _SIDECHAIN = re.compile(rb'"isSidechain"\s*:\s*true')
 _ERROR_TYPE = re.compile(r'"type"\s*:\s*"([a-z_]+_error)"')
@@ -484,17 +486,18 @@ def _scan_file(path: Path, hist: History, since: float | None, budget: _Budget,
                 if n % 512 == 0 and budget.over():
                     hist.out_of_time = True
                     break
-                kind, at, main = _peek(line)
+                at = _time_in_head(line)
                 if at is not None:
                     session.last_at = max(session.last_at or at, at)
                 if not whole:
-                    # a line too long to hold is content, never an error record; its head
-                    # still says whether it was an answer (a long tool call)
-                    if kind == "assistant" and main:
+                    # a line too long to hold is content (a long tool call or its output),
+                    # never an error record; its head still says whether it was an answer
+                    if _answer_head(line):
                         seen_assistant, last_assistant_error = True, None
-                        if at is not None:
-                            session.last_answer_at = at
-                            hist.answers.append(at)
+                        t = at if at is not None else session.last_at
+                        if t is not None:
+                            session.last_answer_at = t
+                            hist.answers.append(t)
                     continue
                 stripped = line.strip()
                 if not stripped:
@@ -502,8 +505,8 @@ def _scan_file(path: Path, hist: History, since: float | None, budget: _Budget,
                 if not (stripped.startswith(b"{") and stripped.endswith(b"}")):
                     hist.malformed_lines += 1
                     continue
-                marked = any(m in line for m in _MARKERS)
-                if not marked and kind != "assistant":
+                # only error records and answers are parsed; the user's lines never are
+                if not any(m in line for m in _CANDIDATES):
                     continue
                 try:
                     d = json.loads(line)
@@ -550,17 +553,23 @@ def _scan_file(path: Path, hist: History, since: float | None, budget: _Budget,
         hist.all_sessions.append(session)
 
 
-def _peek(line: bytes) -> tuple[str | None, float | None, bool]:
-    """A line's kind (its first ``"type"``, the record's own: every key before it holds a
-    plain value), its time and whether it is on the main conversation, from its head only."""
-    head = line[:2048]
-    m = _FIRST_TYPE.search(head)
-    t = _TIMESTAMP.search(head)
-    at = _epoch(t.group(1).decode("ascii", "replace")) if t else None
-    return (m.group(1).decode("ascii") if m else None), at, _SIDECHAIN.search(head) is None
+def _time_in_head(line: bytes) -> float | None:
+    t = _TIMESTAMP.search(line[:2048])
+    return _epoch(t.group(1).decode("ascii", "replace")) if t else None
+
+
+def _answer_head(head: bytes) -> bool:
+    """The head of a line too long to parse is an answer on the main conversation: the
+    client writes an answer's ``message`` (role assistant) before its ``type``."""
+    head = head[:1024]
+    return (b'"role":"assistant"' in head and b'"type":"user"' not in head
+            and _SIDECHAIN.search(head) is None)
 
 
 def _note_session(session: Session, d: dict[str, Any]) -> None:
+    at = _epoch(d.get("timestamp"))
+    if at is not None:  # an answer's time comes after its message, past the head
+        session.last_at = max(session.last_at or at, at)
     if session.entrypoint is None and isinstance(d.get("entrypoint"), str):
         session.entrypoint = _text(d["entrypoint"], 40)
     if session.project is None and isinstance(d.get("cwd"), str):
