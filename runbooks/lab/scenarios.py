@@ -342,9 +342,10 @@ def start(name: str) -> Running:
     """Start scenario ``name``; call ``.stop()`` (or use :func:`running`) when done."""
     from ..errors import UsageError
 
-    if name not in SCENARIOS:
-        raise UsageError(f"unknown lab scenario {name!r}; one of: {', '.join(SCENARIOS)}")
-    scenario = SCENARIOS[name]
+    scenario = SCENARIOS.get(name) or _history_scenarios.RECORD_SCENARIOS.get(name)
+    if scenario is None:
+        known = [*SCENARIOS, *_history_scenarios.RECORD_SCENARIOS]
+        raise UsageError(f"unknown lab scenario {name!r}; one of: {', '.join(known)}")
     workdir = Path(tempfile.mkdtemp(prefix=f"runbooks-lab-{name}-"))
     run = Running(scenario, base_url="", workdir=workdir)
     try:
@@ -374,3 +375,4 @@ def running(name: str) -> Iterator[Running]:
     finally:
         run.stop()
 from . import api_scenarios as _api_scenarios  # noqa: F401  (the API layer's faults)
+from . import history_scenarios as _history_scenarios  # Claude Code's records
