@@ -24,7 +24,9 @@ EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
 NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
-                      "timeouts": "timeout-10min", "rate-limits": "ratelimited"}
+                      "timeouts": "timeout-10min", "rate-limits": "ratelimited",
+                      # Claude Code's own records (a temporary CLAUDE_CONFIG_DIR), no fault now
+                      "recovery": "history"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {

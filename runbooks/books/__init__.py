@@ -12,12 +12,13 @@ from ..runbook import Runbook
 from .auth import AuthRun
 from .network import NetworkRun
 from .rate_limits import RateLimitsRun
+from .recovery import RecoveryRun
 from .timeouts import TimeoutsRun
 
 __all__ = ["RUNBOOKS", "get"]
 
 RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
-                                                               RateLimitsRun)}
+                                                               RateLimitsRun, RecoveryRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:
