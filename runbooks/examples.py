@@ -26,7 +26,7 @@ EXAMPLES_DIR = ROOT / "docs" / "examples"
 NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
                       "timeouts": "timeout-10min", "rate-limits": "ratelimited",
                       # Claude Code's own records (a temporary CLAUDE_CONFIG_DIR), no fault now
-                      "recovery": "history"}
+                      "recovery": "history", "debugging": "history"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {
@@ -67,6 +67,7 @@ SANITIZE: list[tuple[str, str]] = [
     (r"(?<=port \| )\d{2,5}\b", "PORT"),
     (r"/tmp/[\w./\-]+", "/tmp/PATH"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "DATE"),  # Claude Code's own logs
 ]
 
 #: Variables that would change what the runbooks see; cleared for example runs.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..errors import UsageError
 from ..runbook import Runbook
 from .auth import AuthRun
+from .debugging import DebuggingRun
 from .network import NetworkRun
 from .rate_limits import RateLimitsRun
 from .recovery import RecoveryRun
@@ -18,7 +19,8 @@ from .timeouts import TimeoutsRun
 __all__ = ["RUNBOOKS", "get"]
 
 RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
-                                                               RateLimitsRun, RecoveryRun)}
+                                                               RateLimitsRun, RecoveryRun,
+                                                               DebuggingRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:
