@@ -443,3 +443,40 @@ def test_where_the_debug_log_goes_and_what_the_filters_keep(tmp_path):
     assert seen["namespace"] == ([], "")
     assert "[ERROR]" not in seen["api"][1]
     assert "[ERROR]" not in seen["mcp"][1] and "[MCP]" in seen["mcp"][1]
+
+
+# -- the canary through the notebook and the bundle ------------------------------------------------
+def test_no_canary_in_the_recovery_notebook_or_the_bundle(records, tmp_path):
+    """The real canary session (its prompt, the file it read, the file's path) through
+    `runbooks run recovery` (papermill: the executed notebook and its JSON report) and
+    `runbooks bundle` (every member), with a key in the environment that also turns up in a
+    line of the session's real debug log."""
+    import zipfile
+
+    r = records["canary"]
+    key = "sk-ant-api03-" + "KEYCANARY7" * 4
+    log = max((r.home / ".claude" / "debug").glob("*.txt"), key=lambda p: p.stat().st_mtime)
+    assert "[ERROR]" in log.read_text(encoding="utf-8")  # the run's own errors are there
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"2026-11-26T01:00:09.195Z [ERROR] API error (attempt 1/2): 401 invalid "
+                 f"x-api-key {key}\n")
+    env = clean_subprocess_env(HOME=str(r.home), ANTHROPIC_API_KEY=key,
+                               ANTHROPIC_BASE_URL="http://127.0.0.1:9")
+    run = subprocess.run([sys.executable, "-m", "runbooks", "run", "recovery", "--output-dir",
+                          str(tmp_path / "out")], capture_output=True, text=True, timeout=180,
+                         env=env, cwd=r.project, check=False)
+    assert run.returncode == 1, run.stdout + run.stderr  # findings: the session ended on an error
+    written = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "out").rglob("*")
+                      if p.is_file())
+    assert "tcp.refused" in written and f"claude -r {r.session_id}" in written
+    bundle = tmp_path / "bundle.zip"
+    proc = subprocess.run([sys.executable, "-m", "runbooks", "bundle", "--output", str(bundle)],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=r.project,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(bundle) as zf:
+        members = {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
+    assert any("code=ECONNREFUSED" in text for text in members.values())
+    for text in [written, run.stdout, proc.stdout, proc.stderr, *members.values()]:
+        for canary in (PROMPT_CANARY, TOOL_CANARY, PATH_CANARY, "KEYCANARY7"):
+            assert canary not in text, canary
