@@ -5,7 +5,8 @@
 - executes every runbook notebook in place against a lab scenario, so the
   notebook in the repository carries real output (nbval keeps it honest);
 - writes ``docs/examples/doctor-<scenario>.txt``: the terminal output of
-  ``runbooks doctor`` against lab scenarios, included by the site's pages.
+  ``runbooks doctor`` against lab scenarios, included by the site's pages (and
+  ``docs/examples/history.txt``: ``runbooks history`` against the recorded records).
 
 Outputs vary in ports, timings and random CA names; :data:`SANITIZE` lists the
 replacements that make two runs comparable (used by nbval and the tests).
@@ -170,10 +171,35 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
 
+#: Commands shown on the site as run against a lab scenario: file stem → (scenario, argv).
+COMMAND_EXAMPLES = {"history": ("history", ["history"])}
+
+
+def command_output(scenario: str, argv: list[str]) -> str:
+    """``runbooks <argv>`` against ``scenario``, as a terminal shows it (without colour), in
+    a directory of its own."""
+    import subprocess
+
+    from .lab import running
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        proc = subprocess.run([sys.executable, "-m", "runbooks", *argv], capture_output=True,
+                              text=True, timeout=60, cwd=home, check=False,
+                              env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}))
+        return f"$ runbooks {' '.join(argv)}\n{proc.stdout}(exit {proc.returncode})\n"
+
+
 def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name, scenario in NOTEBOOK_SCENARIOS.items():
         print(f"notebook {name} ← lab {scenario}: {execute_in_place(name, scenario)}")
+    for stem, (scenario, argv) in COMMAND_EXAMPLES.items():
+        out = EXAMPLES_DIR / f"{stem}.txt"
+        text = command_output(scenario, argv)
+        same = out.exists() and sanitize(out.read_text()) == sanitize(text)
+        if not same:
+            out.write_text(text)
+        print(f"runbooks {' '.join(argv)} ← lab {scenario}: {out}{' (unchanged)' if same else ''}")
     for scenario, options in DOCTOR_SCENARIOS.items():
         out = EXAMPLES_DIR / f"doctor-{scenario}.txt"
         text = doctor_output(scenario, options)

@@ -789,7 +789,7 @@ def text_report(hist: History, rows: int = 40) -> str:
 
 def _scanned(hist: History) -> str:
     n = hist.files_read
-    return f"{n} transcript{'s' if n != 1 else ''} in {hist.elapsed_s:.2f} s"
+    return f"{n} transcript{'s' if n != 1 else ''} in {hist.elapsed_s:.1f} s"
 
 
 def _notes(hist: History) -> list[str]:

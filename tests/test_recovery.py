@@ -178,3 +178,34 @@ def test_stored_notebooks_show_no_content_of_the_records():
         assert "FIXTURECANARY" not in text and "Q4 roadmap" not in text
         assert '"output_type": "error"' not in text
         assert "/root/" not in text
+
+
+def test_in_the_doctor_the_past_is_informational(lab, tmp_path):
+    """The doctor checks the connection now: Claude Code's records of past failures show up
+    there, skipped with their cause (as an unreachable status page is), and never turn a
+    healthy connection's verdict into a failure. A broken settings file is broken now."""
+    from runbooks.doctor import DOCTOR_PARAMETERS, run_doctor
+
+    cfg = tmp_path / "claude"
+    lay_out(cfg)
+    run = lab("healthy")
+    values = {k: p.default for k, p in DOCTOR_PARAMETERS.items()}
+    report = run_doctor(values, env={**os.environ, **run.env, "CLAUDE_CONFIG_DIR": str(cfg),
+                                     "CLAUDE_PROJECT_DIR": PROJECT})
+    assert report.verdict == "pass", [c for c in report.checks if c.is_finding]
+    checks = {c.id: c for c in report.checks}
+    for cid in ("recovery.failures", "recovery.pattern", "recovery.sessions", "debug.errors"):
+        assert checks[cid].status == Status.SKIP and "past, informational" in checks[cid].summary
+    assert checks["recovery.pattern"].cause == "network.intermittent"
+    (cfg / "settings.json").write_text("{,}")
+    report = run_doctor(values, env={**os.environ, **run.env, "CLAUDE_CONFIG_DIR": str(cfg),
+                                     "CLAUDE_PROJECT_DIR": PROJECT})
+    assert report.causes == ["config.settings_invalid"]
+
+
+def test_the_history_example_on_the_site_is_current():
+    from runbooks.examples import COMMAND_EXAMPLES, EXAMPLES_DIR, command_output, sanitize
+
+    for stem, (scenario, argv) in COMMAND_EXAMPLES.items():
+        stored = (EXAMPLES_DIR / f"{stem}.txt").read_text(encoding="utf-8")
+        assert sanitize(command_output(scenario, argv)) == sanitize(stored), stem

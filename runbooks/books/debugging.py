@@ -19,8 +19,8 @@ from .. import history as _history
 from ..files import FileProblem, read_bytes, shown_path
 from ..params import Param, merge, text
 from ..result import Check, Status
-from ..runbook import COMMON, Context, Runbook
-from .recovery import HISTORY
+from ..runbook import COMMON, Context
+from .recovery import HISTORY, PastEvidence
 
 __all__ = ["DebuggingRun"]
 
@@ -41,11 +41,12 @@ DEBUG: tuple[Param, ...] = (
 _SHOWN = 6
 
 
-class DebuggingRun(Runbook):
+class DebuggingRun(PastEvidence):
     id = "debugging"
     title = "Debugging: settings files, Claude Code's debug log, and a bundle for a bug report"
     PARAMETERS = merge(COMMON, HISTORY, DEBUG)
     STEPS = ("check_settings_files", "check_debug_log", "check_logged_errors", "check_bundle")
+    PAST = ("debug.log", "debug.errors")  # a broken settings file is broken now
 
     def __init__(self, context: Context, since: str = _history.DEFAULT_SINCE,
                  debug_log: str = "", **options: Any) -> None:

@@ -23,7 +23,7 @@ from ..params import Param, flag, merge, text
 from ..result import Check, Status
 from ..runbook import Context, Runbook
 
-__all__ = ["HISTORY", "RecoveryRun"]
+__all__ = ["HISTORY", "PastEvidence", "RecoveryRun"]
 
 
 def _since(value: str) -> None:
@@ -46,11 +46,36 @@ SCOPE: tuple[Param, ...] = (
 _SHOWN = 8
 
 
-class RecoveryRun(Runbook):
+class PastEvidence(Runbook):
+    """A runbook whose checks read the past (Claude Code's records, its debug log).
+
+    Run on its own (``runbooks run recovery``, the notebook) a past failure is a finding. Inside
+    the doctor, which checks the connection *now* (one context shared by every runbook, so it
+    holds parameters of the others), past evidence is informational, as an unreachable status
+    page is: the check is recorded as skipped with its cause, and never makes a finding, so the
+    doctor's verdict and exit code say only what is wrong now."""
+
+    #: the checks that read the past (others, such as a broken settings file, are present)
+    PAST: tuple[str, ...] = ()
+
+    @property
+    def in_doctor(self) -> bool:
+        return not set(self.ctx.values) <= set(self.PARAMETERS)
+
+    def record(self, check: Check) -> Check:
+        if self.in_doctor and check.id in self.PAST and check.status in (Status.WARN,
+                                                                          Status.FAIL):
+            check.status = Status.SKIP
+            check.summary = f"in Claude Code's records (past, informational): {check.summary}"
+        return super().record(check)
+
+
+class RecoveryRun(PastEvidence):
     id = "recovery"
     title = "Recovery: the sessions that ended on an API error, and how to pick them up"
     PARAMETERS = merge(HISTORY, SCOPE)
     STEPS = ("check_failures", "check_pattern", "check_sessions", "check_continue")
+    PAST = ("recovery.failures", "recovery.pattern", "recovery.sessions", "recovery.continue")
 
     def __init__(self, context: Context, since: str = _history.DEFAULT_SINCE,
                  all_projects: bool = False, project: str = "", **options: Any) -> None:
