@@ -72,11 +72,19 @@ class DebuggingRun(PastEvidence):
                 self._log = _debuglog.read_debug_log(Path(path), latest)
         return self._log
 
+    def _outside(self, log: _debuglog.DebugLog) -> bool:
+        """The log was last written before the window (a log named by ``debug_log`` never
+        is: it was asked for)."""
+        return bool(self.since is not None and not self.debug_log and log.modified < self.since)
+
     # -- steps ---------------------------------------------------------------------------------
-    def check_settings_files(self) -> Check:
+    def check_settings_files(self) -> Check | list[Check]:
         """Every settings file Claude Code reads here (user, project, local, ``--settings``,
-        managed): each must be a JSON object, or the client ignores it."""
+        managed): each must be a JSON object, or the client ignores it. (Inside the doctor the
+        network runbook's Settings check says it already.)"""
         title = "Settings files"
+        if self.in_doctor:
+            return []
 
         def run() -> Check:
             files = self.ctx.settings.files
@@ -101,15 +109,17 @@ class DebuggingRun(PastEvidence):
                          f"readable: {shown}", details=details)
         return self.guard("debug.settings", title, run)
 
-    def check_debug_log(self) -> Check:
+    def check_debug_log(self) -> Check | list[Check]:
         """The newest debug log (by when it was written: after ``claude -r <id> --debug``,
         ``latest`` points at a short file and the session's lines go to ``<id>.txt``)."""
         title = "Debug log"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             log = self.log
             folder = _debuglog.debug_dir(dict(self.ctx.shell))
             where = shown_path(folder) if folder else "~/.claude/debug"
+            if self.in_doctor and (log is None or self._outside(log)):
+                return []  # no log, or an old one: not news for the doctor
             if log is None:
                 return self.skip("debug.log", title, f"no debug log in {where}: `claude "
                                  "--debug` writes one there (not `DEBUG=claude:*`, which writes "
@@ -119,7 +129,7 @@ class DebuggingRun(PastEvidence):
                              details=log.to_dict())
             details = {k: v for k, v in log.to_dict().items() if k != "lines"}
             when = _history.iso(log.modified)
-            if self.since is not None and log.modified < self.since and not self.debug_log:
+            if self._outside(log):
                 return self.skip("debug.log", title, f"the newest debug log, {log.path}, was "
                                  f"written {when}: before the window (since "
                                  f"{_history.iso(self.since)})")
@@ -130,15 +140,16 @@ class DebuggingRun(PastEvidence):
                          f"errors, {log.warnings} warnings{moved}", details=details)
         return self.guard("debug.log", title, run)
 
-    def check_logged_errors(self) -> Check:
+    def check_logged_errors(self) -> Check | list[Check]:
         """The log's error lines, each mapped to a cause as ``runbooks triage`` would (with
         what the line names: ``code=ECONNREFUSED``, a status, the API's error type)."""
         title = "Logged errors"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             log = self.log
-            if log is None or log.problem or (self.since is not None and not self.debug_log
-                                              and log.modified < self.since):
+            if log is None or log.problem or self._outside(log):
+                if self.in_doctor:
+                    return []
                 return self.skip("debug.errors", title, "no debug log to read (see Debug log)")
             shown = [ln for ln in log.lines if "[ERROR]" in ln][-_SHOWN:]
             details = {"causes": dict(log.causes.most_common()), "errors": log.errors,
@@ -158,9 +169,12 @@ class DebuggingRun(PastEvidence):
                          f"{log.last_cause_line}", cause=cause, details=details)
         return self.guard("debug.errors", title, run)
 
-    def check_bundle(self) -> Check:
-        """What to attach to a bug report: one command, one archive, every secret masked."""
+    def check_bundle(self) -> Check | list[Check]:
+        """What to attach to a bug report: one command, one archive, every secret masked (an
+        offer, not a check: not repeated inside the doctor)."""
         title = "Bug report"
+        if self.in_doctor:
+            return []
         return self.record(Check(
             "debug.bundle", title, Status.PASS,
             "`runbooks bundle` writes one archive for a bug report: versions, the effective "

@@ -110,29 +110,30 @@ class RecoveryRun(PastEvidence):
     def window(self) -> str:
         return f"since {_history.iso(self.since)}" if self.since is not None else "in all"
 
-    def _nothing(self, check_id: str, title: str) -> Check | None:
-        """A skip when there is nothing to read; None when there is."""
+    def _nothing(self, check_id: str, title: str) -> Check | list[Check] | None:
+        """What to record when there is nothing to read (None when there is): a skip saying
+        why, or, inside the doctor, nothing at all (no records is not news there)."""
         h = self.history
-        if (h is None or not h.files_read) and check_id != "recovery.failures":
+        if h is not None and h.files_read:
+            return None
+        if self.in_doctor:
+            return []
+        if check_id != "recovery.failures":
             return self.skip(check_id, title, "no records to read (see Failures)")
         if h is None:
             return self.skip(check_id, title, f"no records to read: {self._problem}")
-        if not h.files_read:
-            folder = (h.config_dir / "projects") if h.project is None else (
-                h.config_dir / "projects" / _history.folder_for(h.project))
-            return self.skip(check_id, title, f"no transcript of {self.where} {self.window} "
-                             f"in {shown_path(folder)}")
-        return None
+        return self.skip(check_id, title, f"no transcript of {self.where} {self.window} in "
+                         f"{shown_path(h.config_dir / 'projects')}")
 
     # -- steps ---------------------------------------------------------------------------------
-    def check_failures(self) -> Check:
+    def check_failures(self) -> Check | list[Check]:
         """Every failed API attempt on record, mapped to the catalogue as ``triage`` maps a
         message; a warning when the last of them came after the last successful answer."""
         title = "Failures"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             empty = self._nothing("recovery.failures", title)
-            if empty:
+            if empty is not None:
                 return empty
             h = self.history
             assert h is not None
@@ -159,14 +160,14 @@ class RecoveryRun(PastEvidence):
                          cause=last.cause, details=details)
         return self.guard("recovery.failures", title, run)
 
-    def check_pattern(self) -> Check:
+    def check_pattern(self) -> Check | list[Check]:
         """The same phase of the path failing on and off: ``network.intermittent`` (the rule:
         :func:`runbooks.history.intermittent`)."""
         title = "Pattern"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             empty = self._nothing("recovery.pattern", title)
-            if empty:
+            if empty is not None:
                 return empty
             h = self.history
             assert h is not None
@@ -195,13 +196,13 @@ class RecoveryRun(PastEvidence):
                      "compare networks (VPN on/off, Wi-Fi/wired)."))
         return self.guard("recovery.pattern", title, run)
 
-    def check_sessions(self) -> Check:
+    def check_sessions(self) -> Check | list[Check]:
         """Sessions whose last turn failed, each with the exact command that reopens it."""
         title = "Sessions"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             empty = self._nothing("recovery.sessions", title)
-            if empty:
+            if empty is not None:
                 return empty
             h = self.history
             assert h is not None
@@ -232,17 +233,17 @@ class RecoveryRun(PastEvidence):
                          details=details)
         return self.guard("recovery.sessions", title, run)
 
-    def check_continue(self) -> Check:
+    def check_continue(self) -> Check | list[Check]:
         """What ``claude -c`` / ``--continue`` will reload here, and whether that is the
         conversation that failed."""
         title = "claude -c"
 
-        def run() -> Check:
+        def run() -> Check | list[Check]:
             if self.all_projects:
                 return self.skip("recovery.continue", title, "claude -c works per directory: "
                                  "run this without all_projects, in the project's directory")
             empty = self._nothing("recovery.continue", title)
-            if empty:
+            if empty is not None:
                 return empty
             h = self.history
             assert h is not None
