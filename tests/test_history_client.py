@@ -282,7 +282,8 @@ def test_resume_reloads_the_conversation_and_sends_only_the_new_prompt(records, 
 
 def test_continue_elsewhere_starts_a_new_conversation(records, tmp_path):
     """`claude -c` reloads the most recent conversation *of the current directory*: from
-    another one it silently starts afresh, without the task it was meant to continue."""
+    another one it silently starts afresh, without the task it was meant to continue, where
+    `claude -r <id>` reloads it from anywhere."""
     r = records["canary"]
     home = _copy_home(r, tmp_path)
     other = tmp_path / "other"
@@ -295,11 +296,16 @@ def test_continue_elsewhere_starts_a_new_conversation(records, tmp_path):
         same = run_claude(["-c", "-p", "continue the previous task"],
                           client_env(home, tool_client_env(api)), r.project)
         here = api.prompts()[len(elsewhere):]
+        # `claude -r <id>` finds the session from anywhere
+        by_id = run_claude(["-r", r.session_id, "-p", "continue"],
+                           client_env(home, tool_client_env(api)), other)
+        resumed = api.prompts()[len(elsewhere) + len(here):]
     finally:
         api.close()
-    assert proc.returncode == 0 and same.returncode == 0
+    assert proc.returncode == 0 and same.returncode == 0 and by_id.returncode == 0
     assert elsewhere == [["continue the previous task"]]
     assert PROMPT_CANARY in " ".join(here[0]) and here[0][-1] == "continue the previous task"
+    assert PROMPT_CANARY in " ".join(resumed[0]) and resumed[0][-1] == "continue"
 
 
 # -- interactive --continue (a real terminal) --------------------------------------------------
