@@ -86,7 +86,7 @@ def test_no_secret_reaches_the_bundle(planted, tmp_path, name):
     assert user["keys"] == ["apiKeyHelper", "env"]
     assert user["env"]["ANTHROPIC_API_KEY"] == "(set; value not shown)"
     doctor = json.loads(members["doctor.json"])
-    assert doctor["runbook"] == "doctor" and "tcp.refused" in doctor["causes"]
+    assert doctor["runbook"] == "doctor" and doctor["causes"]  # port 9, a broken proxy URL…
     readme = members["README.txt"]
     assert "What is NOT in it" in readme and "prompts" in readme
 
