@@ -25,7 +25,8 @@ from typing import Any
 from .files import FileProblem, LineReader, MiB, shown_path
 from .masking import redact
 
-__all__ = ["MAX_LINES", "DebugLog", "debug_dir", "find_debug_log", "read_debug_log"]
+__all__ = ["MAX_LINES", "DebugLog", "debug_dir", "find_debug_log", "line_causes",
+           "read_debug_log"]
 
 #: The most error and warning lines kept (the last ones).
 MAX_LINES = 200

@@ -46,9 +46,10 @@ from .errors import UsageError
 from .files import FileProblem, LineReader, MiB, shown_path
 from .masking import redact
 
-__all__ = ["FILE_CAP", "LINE_CAP", "MAX_FILES", "Failure", "History", "Session",
-           "add_arguments", "folder_for", "main", "parse_since", "read_history",
-           "resume_command"]
+__all__ = ["FILE_CAP", "LINE_CAP", "MAX_FILES", "Failure", "History", "Intermittent", "Session",
+           "add_arguments", "checked_since", "folder_for", "intermittent", "iso", "main",
+           "parse_since", "project_of", "rank_causes", "read_history", "resume_command",
+           "text_report"]
 
 SCHEMA_VERSION = 1
 #: The most of one transcript read (its last part: the newest records are at the end).
