@@ -517,8 +517,11 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from .lab import SCENARIOS, start
 
     if args.lab_command in (None, "list"):
-        width = max(map(len, SCENARIOS))
-        for s in SCENARIOS.values():
+        from .lab.history_scenarios import RECORD_SCENARIOS
+
+        every = {**SCENARIOS, **RECORD_SCENARIOS}
+        width = max(map(len, every))
+        for s in every.values():
             print(f"{s.name:<{width}}  {s.expect or 'healthy':<24} {s.summary}")
         return EXIT_OK
     with _stop_on_signals():

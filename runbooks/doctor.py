@@ -56,6 +56,7 @@ def run_doctor(values: Mapping[str, Any], env: Mapping[str, str] | None = None,
     t0 = time.perf_counter()
     started = time.time()
     ctx = context or Context.build(values, env, project_dir)
+    ctx.role = "doctor"
     books = [cls(ctx, **_own(cls, values)) for cls in RUNBOOKS.values()]
     crashed: dict[str, BaseException] = {}
 

@@ -5,7 +5,8 @@
 - executes every runbook notebook in place against a lab scenario, so the
   notebook in the repository carries real output (nbval keeps it honest);
 - writes ``docs/examples/doctor-<scenario>.txt``: the terminal output of
-  ``runbooks doctor`` against lab scenarios, included by the site's pages.
+  ``runbooks doctor`` against lab scenarios, included by the site's pages (and
+  ``docs/examples/history.txt``: ``runbooks history`` against the recorded records).
 
 Outputs vary in ports, timings and random CA names; :data:`SANITIZE` lists the
 replacements that make two runs comparable (used by nbval and the tests).
@@ -24,7 +25,9 @@ EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
 NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
-                      "timeouts": "timeout-10min", "rate-limits": "ratelimited"}
+                      "timeouts": "timeout-10min", "rate-limits": "ratelimited",
+                      # Claude Code's own records (a temporary CLAUDE_CONFIG_DIR), no fault now
+                      "recovery": "history", "debugging": "history"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {
@@ -77,6 +80,7 @@ SANITIZE: list[tuple[str, str]] = [
     (r"/tmp/[\w./\-]+", "/tmp/PATH"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
     (r"runbooks-backups/\d{8}-\d{6}-[0-9a-f]+", "runbooks-backups/STAMP"),
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "DATE"),  # Claude Code's own logs
 ]
 
 #: Variables that would change what the runbooks see; cleared for example runs.
@@ -219,6 +223,24 @@ def fix_output(scenario: str, options: list[str]) -> str:
         return "\n".join(out).replace(home, "~").replace(str(project), ".")
 
 
+#: Commands shown on the site as run against a lab scenario: file stem → (scenario, argv).
+COMMAND_EXAMPLES = {"history": ("history", ["history"])}
+
+
+def command_output(scenario: str, argv: list[str]) -> str:
+    """``runbooks <argv>`` against ``scenario``, as a terminal shows it (without colour), in
+    a directory of its own."""
+    import subprocess
+
+    from .lab import running
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        proc = subprocess.run([sys.executable, "-m", "runbooks", *argv], capture_output=True,
+                              text=True, timeout=60, cwd=home, check=False,
+                              env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}))
+        return f"$ runbooks {' '.join(argv)}\n{proc.stdout}(exit {proc.returncode})\n"
+
+
 def _store(out: Path, text: str, label: str) -> None:
     # only ports and timings changed: keep the file, so the diff shows real changes
     same = out.exists() and sanitize(out.read_text()) == sanitize(text)
@@ -231,6 +253,9 @@ def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name, scenario in NOTEBOOK_SCENARIOS.items():
         print(f"notebook {name} ← lab {scenario}: {execute_in_place(name, scenario)}")
+    for stem, (scenario, argv) in COMMAND_EXAMPLES.items():
+        _store(EXAMPLES_DIR / f"{stem}.txt", command_output(scenario, argv),
+               f"runbooks {' '.join(argv)} ← lab {scenario}")
     for scenario, options in DOCTOR_SCENARIOS.items():
         _store(EXAMPLES_DIR / f"doctor-{scenario}.txt", doctor_output(scenario, options),
                f"doctor ← lab {scenario}")

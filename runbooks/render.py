@@ -180,9 +180,10 @@ def markdown_report(report: Report) -> str:
     fixes = [c for c in report.findings if c.fix]
     if fixes:
         lines += ["", "#### What to do", ""]
-        for c in fixes:
-            lines.append(f"1. **{c.title}** (`{c.cause}`): {_md_text(c.fix)} "
-                         f"[Why and how]({c.doc})")
+        for c in fixes:  # a finding without a cause has no code and no page to link
+            cause = f" (`{c.cause}`)" if c.cause else ""
+            link = f" [Why and how]({c.doc})" if c.doc else ""
+            lines.append(f"1. **{c.title}**{cause}: {_md_text(c.fix)}{link}")
     return "\n".join(lines)
 
 

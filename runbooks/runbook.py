@@ -82,6 +82,8 @@ class Context:
     project_dir: Path = field(default_factory=Path.cwd)
     claude: ClaudeVersion | None = None
     values: dict[str, Any] = field(default_factory=dict)  # the checked parameters
+    #: "doctor" when every runbook shares this context (past evidence is then informational)
+    role: str = "runbook"
     _once: dict[str, Any] = field(default_factory=dict, repr=False)
     _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -10,14 +10,17 @@ from __future__ import annotations
 from ..errors import UsageError
 from ..runbook import Runbook
 from .auth import AuthRun
+from .debugging import DebuggingRun
 from .network import NetworkRun
 from .rate_limits import RateLimitsRun
+from .recovery import RecoveryRun
 from .timeouts import TimeoutsRun
 
 __all__ = ["RUNBOOKS", "get"]
 
 RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
-                                                               RateLimitsRun)}
+                                                               RateLimitsRun, RecoveryRun,
+                                                               DebuggingRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:

@@ -344,9 +344,10 @@ def start(name: str) -> Running:
     """Start scenario ``name``; call ``.stop()`` (or use :func:`running`) when done."""
     from ..errors import UsageError
 
-    if name not in SCENARIOS:
-        raise UsageError(f"unknown lab scenario {name!r}; one of: {', '.join(SCENARIOS)}")
-    scenario = SCENARIOS[name]
+    scenario = SCENARIOS.get(name) or _history_scenarios.RECORD_SCENARIOS.get(name)
+    if scenario is None:
+        known = [*SCENARIOS, *_history_scenarios.RECORD_SCENARIOS]
+        raise UsageError(f"unknown lab scenario {name!r}; one of: {', '.join(known)}")
     workdir = Path(tempfile.mkdtemp(prefix=f"runbooks-lab-{name}-"))
     run = Running(scenario, base_url="", workdir=workdir)
     try:
@@ -377,3 +378,4 @@ def running(name: str) -> Iterator[Running]:
         run.stop()
 from . import api_scenarios as _api_scenarios  # noqa: F401  (the API layer's faults)
 from . import fix_scenarios as _fix_scenarios  # noqa: F401 - registers its scenarios
+from . import history_scenarios as _history_scenarios  # Claude Code's records
