@@ -65,8 +65,17 @@ class Bundle:
     @property
     def problems(self) -> list[str]:
         """Every defect, the file's first: one phrase each."""
+        return self.problems_for(())
+
+    def problems_for(self, chain: Sequence[CertFacts]) -> list[str]:
+        """:attr:`problems`, saying which bad certificate is the CA ``chain`` needs."""
+        needed = {c.index for c in self.anchoring(chain)} if chain else set()
         out = [self.error] if self.error else []
-        out += [f"{c.label} {c.problem}" for c in self.certs if c.problem]
+        for c in self.certs:
+            if c.problem:
+                label = (c.label[:-1] + ", the CA this chain needs)"
+                         if c.index in needed and c.facts else c.label)
+                out.append(f"{label} {c.problem}")
         keys = [b for b in self.other_blocks if "PRIVATE KEY" in b]
         if keys:
             out.append(f"it holds a {keys[0]} block: a CA bundle holds certificates only "

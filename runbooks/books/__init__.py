@@ -11,13 +11,14 @@ from ..errors import UsageError
 from ..runbook import Runbook
 from .auth import AuthRun
 from .network import NetworkRun
+from .proxy_tls import ProxyTlsRun
 from .rate_limits import RateLimitsRun
 from .timeouts import TimeoutsRun
 
 __all__ = ["RUNBOOKS", "get"]
 
-RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
-                                                               RateLimitsRun)}
+RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, ProxyTlsRun, AuthRun,
+                                                               TimeoutsRun, RateLimitsRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:
