@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
-NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
-                      "timeouts": "timeout-10min", "rate-limits": "ratelimited"}
+NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "proxy-tls": "proxy-zscaler",
+                      "auth": "auth-invalid", "timeouts": "timeout-10min",
+                      "rate-limits": "ratelimited"}
 
 #: Scenarios shown on the site as `runbooks doctor` output, with the options used.
 DOCTOR_SCENARIOS = {
@@ -38,6 +39,12 @@ DOCTOR_SCENARIOS = {
     "proxy-inspected": [],
     "proxy-auth": [],
     "proxy-bypassed": ["--connect-timeout", "2"],
+    # the proxy & TLS runbook: who re-signs, the CA to trust, proxy auth, the hosts to allow
+    "proxy-zscaler": [],
+    "bundle-lacks-issuer": [],
+    "bundle-expired-ca": [],
+    "proxy-ntlm": [],
+    "allowlist": ["--connect-timeout", "2"],
     # the API layer: the credential, the timeouts, the limits
     "auth-invalid": [],
     "helper-fails": [],
@@ -55,7 +62,8 @@ DOCTOR_SCENARIOS = {
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
 SANITIZE: list[tuple[str, str]] = [
-    (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
+    (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test|(?:platform\.|downloads\.)?claude\.ai|"
+     + r"platform\.claude\.com):\d{2,5}", r"\1:PORT"),
     (r"\b\d+(\.\d+)? ms\b", "N ms"),
     (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),
     (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
@@ -65,6 +73,8 @@ SANITIZE: list[tuple[str, str]] = [
     (r"(?<=port \| )\d{2,5}\b", "PORT"),
     (r"/tmp/[\w./\-]+", "/tmp/PATH"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
+    (r"\b\d{4}-\d\d-\d\d\b", "DAY"),  # a certificate's validity, in the CA export
+    (r"\b(?:[0-9A-F]{2}:){7}[0-9A-F]{2}…", "FINGERPRINT…"),  # a fresh lab CA's, each run
 ]
 
 #: Variables that would change what the runbooks see; cleared for example runs.
@@ -72,7 +82,7 @@ VOLATILE_ENV = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUEST
                 "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "ANTHROPIC_BASE_URL",
                 "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE",
-                "RUNBOOKS_STATUS_URL")
+                "RUNBOOKS_STATUS_URL", "RUNBOOKS_HOSTS")
 
 
 def sanitize(text: str) -> str:
@@ -162,7 +172,8 @@ def doctor_output(scenario: str, options: list[str]) -> str:
                               env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}), check=False)
         shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
                              if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
-                                          "RUNBOOKS_STATUS_URL"))
+                                          "RUNBOOKS_STATUS_URL")
+                             and (k, v) != ("RUNBOOKS_HOSTS", "none"))
         shown = " ".join(["runbooks", "doctor", *options, *extra])
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
