@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from .addr import hostport, is_ip_literal
 from .budget import Budget
 from .dns import Resolver, lookup_both
+from .masking import mask_url
 from .proxy import ProxyChoice, Tunnel, auth_challenges, choose_proxy, connect_through, open_tunnel
 from .target import Target, check_url
 from .tcp import connect_families
@@ -77,13 +78,15 @@ def parse_hosts(text: str) -> list[Host]:
     for raw in re.split(r"[,\s]+", text.strip()):
         if not raw:
             continue
+        if "@" in raw or "?" in raw:
+            raise ValueError(f"host {mask_url(raw)!r}: a host[:port] only, no credentials or "
+                             "query")
         try:
-            scheme, name, port, path = check_url(raw if "://" in raw else "https://" + raw,
-                                                 credentials=False)
-        except ValueError as exc:
-            raise ValueError(f"host {raw!r}: {exc}") from None
+            scheme, name, port, path = check_url(raw if "://" in raw else "https://" + raw)
+        except ValueError as exc:  # the entry masked: a password in it is never echoed
+            raise ValueError(f"host {mask_url(raw)!r}: {exc}") from None
         if path:
-            raise ValueError(f"host {raw!r}: a host[:port], not a URL with a path")
+            raise ValueError(f"host {mask_url(raw)!r}: a host[:port], not a URL with a path")
         role = name.lower() if name.lower() in DEFAULT_HOSTS else "other"
         out.append(Host(name, port, scheme, role))
     return out
