@@ -212,7 +212,8 @@ def walk(host: Host, env: Mapping[str, str], resolver: Resolver, budget: Budget,
         if w.proxy:
             return _fail(w, "tcp", "proxy.unreachable", f"proxy {lost[-1].endpoint}: "
                          f"{fault.message}")
-        return _fail(w, "tcp", fault.cause, f"{lost[-1].endpoint}: {fault.message}")
+        at = "" if lost[-1].address == host.name else f"{lost[-1].endpoint}: "
+        return _fail(w, "tcp", fault.cause, at + fault.message)
     w.address = won[0].address
     w.timings_ms["tcp"] = _ms(won[0].duration_s)
     if lost and won[0].family == "IPv4" and lost[0].family == "IPv6":

@@ -65,8 +65,11 @@ class ProxyTlsRun(Runbook):
     id = "proxy-tls"
     title = "Proxy & TLS: who re-signs the traffic, the CA to trust, the hosts to allow"
     PARAMETERS = merge(COMMON, NETWORK_PATH, HOSTS)
-    STEPS = ("check_issuer", "check_export", "check_bundle", "check_proxy_auth",
-             "check_hosts")
+    STEPS = ("check_issuer", "check_export", "check_bundle", "check_proxy_auth")
+    #: not a live request (the paths were walked with the first step), but in the doctor it
+    #: runs after the network runbook, which then says whether it already reported the API
+    #: host's path: that line points there instead of reporting the same fault twice
+    LIVE_STEPS = ("check_hosts",)
 
     def __init__(self, context: Context, hosts: str = "", **options: Any) -> None:
         super().__init__(context, **options)
@@ -373,6 +376,9 @@ class ProxyTlsRun(Runbook):
         summary = f"{h.authority} {w.route}: {w.message}"
         if w.cause is None:  # the walk itself crashed
             return Check(cid, h.title, Status.ERROR, summary, details=details)
+        if h.role == "api" and self.path_broken:  # the doctor: network has reported it
+            return Check(cid, h.title, Status.SKIP, f"{summary}; the network checks above "
+                         "report it", details=details)
         if h.role == "status":  # informational, as the status check itself is
             return Check(cid, h.title, Status.SKIP, summary, cause="status.unreachable",
                          details=details, duration_s=took)
@@ -388,7 +394,8 @@ class ProxyTlsRun(Runbook):
         if cause == "proxy.auth_required" and w.challenges and not any(
                 s.lower() == "basic" for s in w.challenges):
             return "See Proxy auth: a local authenticating proxy (cntlm, px) in between."
-        if cause.startswith(("tls.", "proxy.bad_url", "proxy.auth_required")):
+        if h.role == "api" or cause.startswith(("tls.", "proxy.bad_url",
+                                                 "proxy.auth_required")):
             return w.fix
         return (f"Allow {h.name} (TCP {h.port}) in the firewall and the proxy's allow-list: "
                 f"Claude Code needs it for {h.purpose}.")
