@@ -103,8 +103,8 @@ def _not_pem(data: bytes) -> str:
     """Why ``data`` (no PEM certificate in it) is not what Node reads, and the fix."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return ("is UTF-16 text (what PowerShell's `>` writes), not the ASCII PEM Node reads: "
-                "save it again as ASCII (`Get-Content in.pem | Set-Content -Encoding ascii "
-                "out.pem`)")
+                "save it again as ASCII (`Set-Content out.pem -Value (Get-Content in.pem) "
+                "-Encoding ascii`)")
     if b"-----BEGIN PKCS7-----" in data:
         return ("is a PKCS#7 bundle (.p7b), not PEM certificates: "
                 "`openssl pkcs7 -print_certs -in in.p7b -out out.pem`")

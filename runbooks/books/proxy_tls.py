@@ -397,7 +397,7 @@ class ProxyTlsRun(Runbook):
         if h.role == "api" or cause.startswith(("tls.", "proxy.bad_url",
                                                  "proxy.auth_required")):
             return w.fix
-        return (f"Allow {h.name} (TCP {h.port}) in the firewall and the proxy's allow-list: "
+        return (f"Allow {h.authority} (TCP) in the firewall and the proxy's allow-list: "
                 f"Claude Code needs it for {h.purpose}.")
 
     def allowlist(self) -> list[str]:
