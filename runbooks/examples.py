@@ -64,8 +64,9 @@ DOCTOR_SCENARIOS = {
 SANITIZE: list[tuple[str, str]] = [
     (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test|(?:platform\.|downloads\.)?claude\.ai|"
      + r"platform\.claude\.com):\d{2,5}", r"\1:PORT"),
-    (r"\b\d+(\.\d+)? ms\b", "N ms"),
+    # percentiles first: their padding depends on the figure's width, which varies
     (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),
+    (r"\b\d+(\.\d+)? ms\b", "N ms"),
     (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
     (r"\bin \d+\.\d s\b", "in N s"),
     (r"req_lab_\d+", "req_lab_N"),

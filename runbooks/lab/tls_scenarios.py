@@ -163,11 +163,12 @@ def _allowlist(run: Running, pki: LabPKI) -> None:
     refused, dropped = Refused(), BlackHole()
     run.parts += [served, refused, dropped]
     ports = dict(zip(CLAUDE_HOSTS, (served.port, refused.port, dropped.port), strict=True))
-    run.params["hosts"] = ",".join(f"{h}:{p}" for h, p in ports.items())
+    # the hosts in the environment (every runbook takes --resolve; only proxy-tls --hosts)
+    run.env["RUNBOOKS_HOSTS"] = ",".join(f"{h}:{p}" for h, p in ports.items())
     run.params["resolve"] = ",".join(f"{h}:127.0.0.1" for h in CLAUDE_HOSTS)
     run.notes.append(
-        "The names Claude Code needs are pinned to 127.0.0.1 (pass the printed --hosts and "
-        f"--resolve to the runbooks): claude.ai:{served.port} answers TLS, "
+        "The names Claude Code needs are pinned to 127.0.0.1 (pass the printed --resolve to "
+        f"the runbooks; RUNBOOKS_HOSTS gives their ports): claude.ai:{served.port} answers TLS, "
         f"platform.claude.com:{refused.port} refuses, downloads.claude.ai:{dropped.port} "
         "drops every SYN.")
 
