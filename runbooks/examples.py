@@ -39,12 +39,6 @@ DOCTOR_SCENARIOS = {
     "proxy-inspected": [],
     "proxy-auth": [],
     "proxy-bypassed": ["--connect-timeout", "2"],
-    # the proxy & TLS runbook: who re-signs, the CA to trust, proxy auth, the hosts to allow
-    "proxy-zscaler": [],
-    "bundle-lacks-issuer": [],
-    "bundle-expired-ca": [],
-    "proxy-ntlm": [],
-    "allowlist": ["--connect-timeout", "2"],
     # the API layer: the credential, the timeouts, the limits
     "auth-invalid": [],
     "helper-fails": [],
@@ -59,6 +53,10 @@ DOCTOR_SCENARIOS = {
     "stall": ["--live", "--read-timeout", "1"],
     "status-incident": [],
 }
+
+#: Scenarios shown on the site as one runbook's checks (as the doctor prints them), without
+#: the other runbooks' lines: ``docs/examples/<runbook>-<scenario>.txt``.
+RUNBOOK_SCENARIOS = {"proxy-tls": ["proxy-zscaler", "bundle-expired-ca", "proxy-ntlm"]}
 
 #: (pattern, replacement): what differs between two runs of the same scenario.
 SANITIZE: list[tuple[str, str]] = [
@@ -179,6 +177,36 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
 
+def runbook_output(runbook: str, scenario: str) -> str:
+    """One runbook's checks against ``scenario``, as a terminal shows them (in-process, with
+    the lab's environment and parameters, an empty HOME; the CA export writes nothing)."""
+    from .books import get
+    from .lab import running
+    from .render import terminal_report
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        cls = get(runbook)
+        params = {k: v for k, v in lab.params.items() if k in cls.PARAMETERS}
+        run = cls.from_parameters(env=clean_env({"HOME": home, **lab.env}), project_dir=home,
+                                  **params)
+        return terminal_report(run.run_all()) + "\n"
+
+
+def allowlist_table(scenario: str = "allowlist") -> str:
+    """The proxy & TLS runbook's hosts table (its notebook's last step) against ``scenario``:
+    what docs/proxy-tls.md shows under "Hosts to allow"."""
+    from .books.proxy_tls import ProxyTlsRun
+    from .lab import running
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        env = clean_env({"HOME": home, **lab.env})
+        run = ProxyTlsRun.from_parameters(env=env, project_dir=home, connect_timeout=2.0,
+                                          **{k: v for k, v in lab.params.items()
+                                             if k != "base_url"})
+        run.run_all()
+        return "\n".join(run.allowlist()) + "\n"
+
+
 def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name, scenario in NOTEBOOK_SCENARIOS.items():
@@ -191,6 +219,16 @@ def main() -> int:
         if not same:
             out.write_text(text)
         print(f"doctor ← lab {scenario}: {out}{' (unchanged)' if same else ''}")
+    made = [(EXAMPLES_DIR / "proxy-tls-allowlist.txt", allowlist_table, "allowlist")]
+    made += [(EXAMPLES_DIR / f"{rid}-{scenario}.txt",
+              lambda rid=rid, scenario=scenario: runbook_output(rid, scenario), scenario)
+             for rid, scenarios in RUNBOOK_SCENARIOS.items() for scenario in scenarios]
+    for out, make, scenario in made:
+        text = make()
+        same = out.exists() and sanitize(out.read_text()) == sanitize(text)
+        if not same:
+            out.write_text(text)
+        print(f"{out.stem} ← lab {scenario}: {out}{' (unchanged)' if same else ''}")
     return 0
 
 

@@ -180,7 +180,7 @@ def walk(host: Host, env: Mapping[str, str], resolver: Resolver, budget: Budget,
         return _fail(w, "proxy", "proxy.bad_url", p.error)
     if p is not None and p.in_effect:
         w.proxy = p
-        w.route = f"through the proxy {p.endpoint} ({p.var})"
+        w.route = f"through {p.var} {p.endpoint}"
     elif p is not None and p.bypass:
         w.route = f"directly (NO_PROXY entry {p.bypass!r})"
     name, port = (p.host, p.port) if w.proxy else (host.name, host.port)
@@ -302,14 +302,14 @@ def walk_all(hosts: list[Host], env: Mapping[str, str], resolver: Resolver, budg
 
 
 def allowlist_lines(walks: list[Walk]) -> list[str]:
-    """One line per host, aligned: host, port, the path taken, the verdict and its cause."""
-    rows = [("host", "port", "path", "verdict")]
+    """One line per host, aligned: host:port, the path taken, the verdict and its cause."""
+    rows = [("host:port", "path", "verdict")]
     for w in walks:
         if w.ok:
             verdict = f"✓ {w.verdict}"
         else:
             mark = "!" if (w.cause or "").startswith("tls.") else "✗"
             verdict = f"{mark} {w.verdict}: {w.cause or 'the check failed'}"
-        rows.append((w.host.name, str(w.host.port), w.route, verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return ["  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
+        rows.append((w.host.authority, w.route, verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    return [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in rows]

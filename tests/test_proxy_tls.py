@@ -291,7 +291,7 @@ def test_an_inspecting_proxy_is_named_and_its_ca_exported_and_proven(lab, tmp_pa
     # every host goes through the same proxy, and the same CA
     for role in ("claude.ai", "platform.claude.com", "downloads.claude.ai"):
         assert checks[f"host.{role}"].cause == "tls.untrusted_issuer"
-        assert "through the proxy" in checks[f"host.{role}"].summary
+        assert "through HTTPS_PROXY 127.0.0.1:" in checks[f"host.{role}"].summary
 
 
 def test_the_doctor_writes_nothing_and_names_the_command(lab, tmp_path):
@@ -403,9 +403,26 @@ def test_every_host_one_line_each(lab):
     # all at once: the black hole costs one connect budget, not one per host
     assert took < FAST["connect_timeout"] + 1.5, took
     table = allowlist_lines(run.walks)
-    assert len(table) == 6 and table[0].split() == ["host", "port", "path", "verdict"]
-    assert table[3].startswith("platform.claude.com") and table[3].endswith(
+    assert len(table) == 6 and table[0].split() == ["host:port", "path", "verdict"]
+    assert table[3].startswith("platform.claude.com:") and table[3].endswith(
         "✗ blocked: tcp.refused")
+    assert table[2].endswith("✓ reachable") and "directly" in table[2]
+
+
+def test_the_allowlist_table_on_the_site_is_current():
+    """The table docs/proxy-tls.md shows is what the runbook prints today."""
+    from runbooks.examples import EXAMPLES_DIR, allowlist_table, sanitize
+
+    stored = (EXAMPLES_DIR / "proxy-tls-allowlist.txt").read_text()
+    assert sanitize(allowlist_table()) == sanitize(stored)
+
+
+@pytest.mark.parametrize("scenario", ["proxy-zscaler", "bundle-expired-ca", "proxy-ntlm"])
+def test_the_runbook_outputs_on_the_site_are_current(scenario):
+    from runbooks.examples import EXAMPLES_DIR, runbook_output, sanitize
+
+    stored = (EXAMPLES_DIR / f"proxy-tls-{scenario}.txt").read_text()
+    assert sanitize(runbook_output("proxy-tls", scenario)) == sanitize(stored)
 
 
 def test_the_doctor_prints_one_line_per_host(lab):
@@ -432,7 +449,7 @@ def test_each_host_takes_the_proxy_claude_code_would_pick_for_it(lab):
         checks = _checks(run)
     finally:
         served.close()
-    assert "through the proxy" in checks["host.api"].summary
+    assert "through HTTPS_PROXY" in checks["host.api"].summary
     assert "directly (NO_PROXY entry 'claude.ai')" in checks["host.claude.ai"].summary
     assert checks["host.claude.ai"].status == "pass"
 
