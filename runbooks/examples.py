@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
 
 #: The lab scenario whose run is stored in each notebook.
-NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "auth": "auth-invalid",
-                      "timeouts": "timeout-10min", "rate-limits": "ratelimited",
+NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "proxy-tls": "proxy-zscaler",
+                      "auth": "auth-invalid", "timeouts": "timeout-10min",
+                      "rate-limits": "ratelimited",
                       # Claude Code's own records (a temporary CLAUDE_CONFIG_DIR), no fault now
                       "recovery": "history", "debugging": "history"}
 
@@ -67,10 +68,16 @@ DOCTOR_SCENARIOS = {
     "proxy-required": [],
 }
 
+#: Scenarios shown on the site as one runbook's checks (as the doctor prints them), without
+#: the other runbooks' lines: ``docs/examples/<runbook>-<scenario>.txt``.
+RUNBOOK_SCENARIOS = {"proxy-tls": ["proxy-zscaler", "bundle-expired-ca", "proxy-ntlm"]}
+
 #: (pattern, replacement): what differs between two runs of the same scenario.
 SANITIZE: list[tuple[str, str]] = [
-    (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test):\d{2,5}", r"\1:PORT"),
-    (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),  # before "N ms": padding varies
+    (r"(127\.0\.0\.1|localhost|\[::1\]|api\.lab\.test|(?:platform\.|downloads\.)?claude\.ai|"
+     + r"platform\.claude\.com):\d{2,5}", r"\1:PORT"),
+    # percentiles first: their padding depends on the figure's width, which varies
+    (r"\b(p50|p90|p99|max) +\d+(\.\d+)?", r"\1 N"),
     (r"\b\d+(\.\d+)? ms\b", "N ms"),
     (r"\b(dns|connect|proxy_tls|tunnel|tls|first_byte|transfer|total) \d+(\.\d+)?", r"\1 N"),
     (r"\bin \d+\.\d s\b", "in N s"),
@@ -81,6 +88,8 @@ SANITIZE: list[tuple[str, str]] = [
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
     (r"runbooks-backups/\d{8}-\d{6}-[0-9a-f]+", "runbooks-backups/STAMP"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "DATE"),  # Claude Code's own logs
+    (r"\b\d{4}-\d\d-\d\d\b", "DAY"),  # a certificate's validity, in the CA export
+    (r"\b(?:[0-9A-F]{2}:){7}[0-9A-F]{2}…", "FINGERPRINT…"),  # a fresh lab CA's, each run
 ]
 
 #: Variables that would change what the runbooks see; cleared for example runs.
@@ -88,7 +97,7 @@ VOLATILE_ENV = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUEST
                 "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "ANTHROPIC_BASE_URL",
                 "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_CERT_STORE",
-                "RUNBOOKS_STATUS_URL")
+                "RUNBOOKS_STATUS_URL", "RUNBOOKS_HOSTS")
 
 
 def sanitize(text: str) -> str:
@@ -178,7 +187,8 @@ def doctor_output(scenario: str, options: list[str]) -> str:
                               env=clean_env({"HOME": home, **lab.env, "NO_COLOR": "1"}), check=False)
         shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
                              if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
-                                          "RUNBOOKS_STATUS_URL"))
+                                          "RUNBOOKS_STATUS_URL")
+                             and (k, v) != ("RUNBOOKS_HOSTS", "none"))
         shown = " ".join(["runbooks", "doctor", *options, *extra])
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
@@ -249,6 +259,36 @@ def _store(out: Path, text: str, label: str) -> None:
     print(f"{label}: {out}{' (unchanged)' if same else ''}")
 
 
+def runbook_output(runbook: str, scenario: str) -> str:
+    """One runbook's checks against ``scenario``, as a terminal shows them (in-process, with
+    the lab's environment and parameters, an empty HOME; the CA export writes nothing)."""
+    from .books import get
+    from .lab import running
+    from .render import terminal_report
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        cls = get(runbook)
+        params = {k: v for k, v in lab.params.items() if k in cls.PARAMETERS}
+        run = cls.from_parameters(env=clean_env({"HOME": home, **lab.env}), project_dir=home,
+                                  **params)
+        return terminal_report(run.run_all()) + "\n"
+
+
+def allowlist_table(scenario: str = "allowlist") -> str:
+    """The proxy & TLS runbook's hosts table (its notebook's last step) against ``scenario``:
+    what docs/proxy-tls.md shows under "Hosts to allow"."""
+    from .books.proxy_tls import ProxyTlsRun
+    from .lab import running
+
+    with running(scenario) as lab, tempfile.TemporaryDirectory() as home:
+        env = clean_env({"HOME": home, **lab.env})
+        run = ProxyTlsRun.from_parameters(env=env, project_dir=home, connect_timeout=2.0,
+                                          **{k: v for k, v in lab.params.items()
+                                             if k != "base_url"})
+        run.run_all()
+        return "\n".join(run.allowlist()) + "\n"
+
+
 def main() -> int:
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for name, scenario in NOTEBOOK_SCENARIOS.items():
@@ -262,6 +302,12 @@ def main() -> int:
     for scenario, options in FIX_SCENARIOS.items():
         _store(EXAMPLES_DIR / f"fix-{scenario}.txt", fix_output(scenario, options),
                f"fix ← lab {scenario}")
+    made = [(EXAMPLES_DIR / "proxy-tls-allowlist.txt", allowlist_table, "allowlist")]
+    made += [(EXAMPLES_DIR / f"{rid}-{scenario}.txt",
+              lambda rid=rid, scenario=scenario: runbook_output(rid, scenario), scenario)
+             for rid, scenarios in RUNBOOK_SCENARIOS.items() for scenario in scenarios]
+    for out, make, scenario in made:
+        _store(out, make(), f"{out.stem} ← lab {scenario}")
     return 0
 
 

@@ -49,6 +49,8 @@ from .tcp import open_connection
 __all__ = [
     "ProxyChoice",
     "Tunnel",
+    "auth_challenges",
+    "challenge_schemes",
     "choose_proxy",
     "connect_through",
     "no_proxy_entry",
@@ -639,3 +641,53 @@ def _refusal(proxy: ProxyChoice, status: int, reason: str, headers: dict[str, st
                      f"the proxy could not reach {authority} ({said}): it is blocked or down "
                      "beyond the proxy")
     return Fault("proxy.rejected", f"the proxy refused to tunnel to {authority} ({said})")
+
+
+# -- authentication schemes (a separate probe: connect_through keeps one value per header) ------
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+def challenge_schemes(values: list[str]) -> list[str]:
+    """The schemes of ``Proxy-Authenticate`` values, in order and once each:
+    ``['Negotiate', 'NTLM']`` from two headers, ``['Basic', 'Digest']`` from
+    ``Basic realm="a, b", Digest realm="c", qop="auth"`` (a comma inside quotes, or before an
+    ``name=value`` parameter, starts no new challenge)."""
+    out: list[str] = []
+    for value in values:
+        for piece in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', value):
+            m = _TOKEN.match(piece.strip())
+            if m and not piece.strip()[m.end():].lstrip().startswith("=") and \
+                    m.group(0) not in out:
+                out.append(m.group(0))
+    return out
+
+
+def auth_challenges(proxy: ProxyChoice, address: str, host: str, port: int,
+                    connect_s: float, read_s: float) -> list[str]:
+    """Every authentication scheme the proxy offers for a tunnel to ``host:port``, from each
+    ``Proxy-Authenticate`` header of its ``407`` (a proxy offering several sends one header
+    each; whether ``Basic`` is among them decides the fix). Empty when it does not answer 407.
+    Sends the URL's basic credentials, as the client would; never anything else."""
+    try:
+        sock = open_connection(address, proxy.port, connect_s)
+    except OSError:
+        return []
+    authority = hostport(host, port)
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
+             "User-Agent: claude-code-runbooks (connection diagnosis)"]
+    if proxy.username is not None:
+        token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
+        lines.append(f"Proxy-Authorization: Basic {token}")
+    try:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = _read_head(sock, time.perf_counter() + read_s)
+    except OSError:  # a timeout too: no challenge to read
+        return []
+    finally:
+        sock.close()
+    first, *rest = head.decode("iso-8859-1").split("\r\n")
+    if first.split(" ")[1:2] != ["407"]:
+        return []
+    values = [line.split(":", 1)[1] for line in rest
+              if ":" in line and line.split(":", 1)[0].strip().lower() == "proxy-authenticate"]
+    return challenge_schemes(values)

@@ -17,7 +17,7 @@ from typing import Any
 from .classify import Fault, classify_tls
 from .tcp import open_connection
 
-__all__ = ["CertInfo", "Handshake", "friendly_name", "handshake"]
+__all__ = ["CertInfo", "Handshake", "friendly_name", "handshake", "presented_der"]
 
 
 @dataclass
@@ -146,5 +146,25 @@ def _unverified_chain(address: str, port: int, server_name: str,
     try:
         with _shake(address, port, server_name, ctx, connect_s, tls_s, opener) as sock:
             return _presented_chain(sock)
+    except (OSError, ssl.SSLError):
+        return []
+
+
+def presented_der(address: str, port: int, server_name: str, connect_s: float, tls_s: float,
+                  opener: Opener | None = None) -> list[bytes]:
+    """The certificates the server presents, DER-encoded, leaf first, without verifying them:
+    what an inspecting proxy sends, to name and export its CA. Empty if no handshake."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with _shake(address, port, server_name, ctx, connect_s, tls_s, opener) as sock:
+            getter = getattr(sock, "get_unverified_chain", None) or getattr(
+                getattr(sock, "_sslobj", None), "get_unverified_chain", None)
+            if getter is None:  # pragma: no cover - very old Python: the leaf alone
+                leaf = sock.getpeercert(binary_form=True)
+                return [leaf] if leaf else []
+            return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)
+                    for c in getter() or []]
     except (OSError, ssl.SSLError):
         return []

@@ -59,6 +59,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(key, raising=False)
     # never the real status page: a closed loopback port (unreachable: skipped quietly)
     monkeypatch.setenv("RUNBOOKS_STATUS_URL", "http://127.0.0.1:9")
+    # never the real hosts Claude Code needs: only the API host and that status page
+    monkeypatch.setenv("RUNBOOKS_HOSTS", "none")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

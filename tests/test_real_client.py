@@ -39,7 +39,8 @@ def _ask(claude: str, lab, tmp_path: Path) -> subprocess.CompletedProcess:
                           timeout=90, stdin=subprocess.DEVNULL, check=False)
 
 
-@pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok", "proxy-tls", "mtls"])
+@pytest.mark.parametrize("scenario", ["healthy", "proxy", "proxy-auth-ok", "proxy-tls", "mtls",
+                                      "allowlist"])
 def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path, scenario):
     """Directly, and through the lab's real forward proxy (with and without basic auth)."""
     proc = _ask(claude, lab(scenario), tmp_path)
@@ -49,7 +50,8 @@ def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path, scenario):
 
 @pytest.mark.parametrize("scenario", ["refused", "tls-untrusted", "blackhole", "proxy-auth",
                                       "proxy-denied", "proxy-refused", "proxy-socks",
-                                      "proxy-inspected", "mtls-missing"])
+                                      "proxy-inspected", "mtls-missing", "proxy-zscaler",
+                                      "bundle-lacks-issuer", "bundle-expired-ca", "proxy-ntlm"])
 def test_the_real_clients_message_triages_to_the_doctors_cause(claude, lab, tmp_path, scenario):
     run = lab(scenario)
     proc = _ask(claude, run, tmp_path)

@@ -12,15 +12,15 @@ from ..runbook import Runbook
 from .auth import AuthRun
 from .debugging import DebuggingRun
 from .network import NetworkRun
+from .proxy_tls import ProxyTlsRun
 from .rate_limits import RateLimitsRun
 from .recovery import RecoveryRun
 from .timeouts import TimeoutsRun
 
 __all__ = ["RUNBOOKS", "get"]
 
-RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (NetworkRun, AuthRun, TimeoutsRun,
-                                                               RateLimitsRun, RecoveryRun,
-                                                               DebuggingRun)}
+RUNBOOKS: dict[str, type[Runbook]] = {cls.id: cls for cls in (
+    NetworkRun, ProxyTlsRun, AuthRun, TimeoutsRun, RateLimitsRun, RecoveryRun, DebuggingRun)}
 
 
 def get(runbook_id: str) -> type[Runbook]:

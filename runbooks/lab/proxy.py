@@ -26,7 +26,8 @@ class LabProxy:
     """proxy.py listening on 127.0.0.1 (a port of its choosing) until :meth:`close`."""
 
     def __init__(self, workdir: Path, auth: str | None = None, deny: bool = False,
-                 tls: tuple[Path, Path] | None = None, route_to: str | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, route_to: str | None = None,
+                 plugin: str | None = None) -> None:
         data = Path(workdir) / f"proxy-{time.monotonic_ns()}"
         data.mkdir(parents=True)
         port_file = data / "port"
@@ -43,6 +44,8 @@ class LabProxy:
             args += ["--plugins", "runbooks.lab.proxyplugins.DenyTunnels"]
         elif route_to:
             args += ["--plugins", "runbooks.lab.proxyplugins.RouteTo", "--lab-route-to", route_to]
+        elif plugin:  # another of runbooks.lab.proxyplugins, by class name
+            args += ["--plugins", f"runbooks.lab.proxyplugins.{plugin}"]
         if tls:  # clients then speak TLS to the proxy itself (an https:// proxy URL)
             args += ["--cert-file", str(tls[0]), "--key-file", str(tls[1])]
         self.log = data / "proxy.log"

@@ -28,3 +28,27 @@ class RouteTo(HttpProxyBasePlugin):
         host, _, port = self.flags.lab_route_to.rpartition(":")
         request.host, request.port = host.encode(), int(port)
         return request
+
+
+class WantsNtlm(HttpProxyBasePlugin):
+    """Answer every request with ``407`` offering only Negotiate and NTLM, one
+    ``Proxy-Authenticate`` header each, as an Active Directory proxy (Squid with
+    ``negotiate_kerberos_auth``, ISA/TMG, Blue Coat) does. No credential ever opens it:
+    Claude Code, which only does Basic, cannot get through."""
+
+    def before_upstream_connection(self, request):
+        raise HttpRequestRejected(
+            status_code=407, reason=b"Proxy Authentication Required",
+            # two header lines of the same name: the dict needs two spellings of the key
+            headers={b"Proxy-Authenticate": b"Negotiate", b"proxy-authenticate": b"NTLM",
+                     b"Content-Type": b"text/plain"},
+            body=b"The lab's proxy wants Windows (NTLM or Kerberos) authentication\n")
+
+
+class LoopbackOnly(HttpProxyBasePlugin):
+    """Reach every host on 127.0.0.1, at the port asked for: the lab's proxy resolves the
+    names Claude Code needs (``claude.ai``…) to lab servers, never to the internet."""
+
+    def before_upstream_connection(self, request):
+        request.host = b"127.0.0.1"
+        return request

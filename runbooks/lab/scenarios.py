@@ -364,6 +364,9 @@ def start(name: str) -> Running:
         dead = Refused()
         run.parts.append(dead)
         run.env["RUNBOOKS_STATUS_URL"] = dead.url("http")
+    # never the real hosts: the API's and the status page's only, unless the scenario names
+    # its own (pinned to loopback)
+    run.env.setdefault("RUNBOOKS_HOSTS", "none")
     if "ANTHROPIC_API_KEY" not in run.client_unset:  # a configured user: the lab's own key
         run.env.setdefault("ANTHROPIC_API_KEY", LAB_API_KEY)
     return run
@@ -379,3 +382,4 @@ def running(name: str) -> Iterator[Running]:
 from . import api_scenarios as _api_scenarios  # noqa: F401  (the API layer's faults)
 from . import fix_scenarios as _fix_scenarios  # noqa: F401 - registers its scenarios
 from . import history_scenarios as _history_scenarios  # Claude Code's records
+from . import tls_scenarios as _tls_scenarios  # noqa: F401  (TLS inspection, proxy auth, hosts)

@@ -1,0 +1,460 @@
+"""The proxy & TLS runbook: who sits on the path, the CA to trust, the proxy's
+authentication, and every host Claude Code needs.
+
+issuer → CA export → NODE_EXTRA_CA_CERTS → proxy authentication → hosts to allow.
+
+It takes the network runbook's path (the same proxy choice, tunnel and trust: the probes of
+:mod:`runbooks.hosts`) and goes on where that one stops:
+
+- **Issuer**: the CA the presented chain ends at, and the product that made it when its
+  name says so (:data:`runbooks.inspection.PRODUCTS`: Zscaler, Netskope, Palo Alto…);
+- **CA export**: that CA (the top of the chain, or the matching root from the system store)
+  as PEM, with its fingerprint and validity, and a second handshake along the same path with
+  the client's trust plus that file, proving the file is the fix. Written where the run
+  writes (the notebook's folder, ``runbooks run proxy-tls``'s run folder); the doctor writes
+  nothing and says the command;
+- **CA bundle**: an existing ``NODE_EXTRA_CA_CERTS`` file, certificate by certificate;
+- **Proxy auth**: a ``407`` that asks for NTLM/Negotiate/Kerberos, which Claude Code cannot
+  answer, and the local authenticating proxy (cntlm, px) configured for *this* proxy;
+- **Hosts**: one line per host Claude Code needs, each along its own path, all at once.
+
+Every path is walked once per run (``ctx.once``), the first time a step needs it, all hosts
+at the same time: the whole runbook costs one set of budgets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import hosts as _hosts
+from .. import inspection as _insp
+from .. import status as _status
+from ..addr import hostport
+from ..cabundle import Bundle, read_bundle
+from ..params import merge, text
+from ..result import Check, Status
+from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
+from ..target import load_trust
+from ..tls import handshake
+
+__all__ = ["HOSTS", "ProxyTlsRun", "local_auth_proxy"]
+
+
+def _check_hosts(value: str) -> None:
+    _hosts.parse_hosts(value)
+
+
+HOSTS: tuple = (
+    text("hosts", "", "other hosts to check, comma-separated NAME[:PORT] (empty: "
+         "RUNBOOKS_HOSTS, else claude.ai, platform.claude.com, downloads.claude.ai; none: "
+         "only the API host and the status page)", _check_hosts, "NAME[:PORT][,…]"),
+)
+
+_NEVER = "Never turn certificate checks off (NODE_TLS_REJECT_UNAUTHORIZED=0)."
+_RUN = "runbooks run proxy-tls"
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.0f} ms" if value is not None else "?"
+
+
+class ProxyTlsRun(Runbook):
+    """TLS inspection, the CA to trust, proxy authentication and the hosts to allow."""
+
+    id = "proxy-tls"
+    title = "Proxy & TLS: who re-signs the traffic, the CA to trust, the hosts to allow"
+    PARAMETERS = merge(COMMON, NETWORK_PATH, HOSTS)
+    STEPS = ("check_issuer", "check_export", "check_bundle", "check_proxy_auth")
+    #: not a live request (the paths were walked with the first step), but in the doctor it
+    #: runs after the network runbook, which then says whether it already reported the API
+    #: host's path: that line points there instead of reporting the same fault twice
+    LIVE_STEPS = ("check_hosts",)
+
+    def __init__(self, context: Context, hosts: str = "", **options: Any) -> None:
+        super().__init__(context, **options)
+        self.hosts = hosts
+        #: where the CA export writes its PEM file (None: nowhere, as in the doctor)
+        self.export_dir: Path | None = None
+        self.exported: Path | None = None
+
+    # -- what every step reads, made once per run ------------------------------------------------
+    @property
+    def walks(self) -> list[_hosts.Walk]:
+        """Every host's path, walked once per run, all at once (the first step to ask waits)."""
+        ctx = self.ctx
+
+        def make() -> list[_hosts.Walk]:
+            status_url = _status.status_url(ctx.values.get("status_url", ""), ctx.env)
+            todo = _hosts.hosts_to_check(ctx.target, self.hosts, ctx.env, status_url)
+            return _hosts.walk_all(todo, ctx.env, ctx.resolver, ctx.budget, ctx.trust.context)
+        return ctx.once(f"proxy_tls.walks:{self.hosts}", make)
+
+    @property
+    def api(self) -> _hosts.Walk:
+        return self.walks[0]
+
+    @property
+    def chain(self) -> list[_insp.CertFacts]:
+        """The certificates the API host presented, when they were not trusted."""
+        return [_insp.CertFacts(d) for d in self.api.chain_der]
+
+    @property
+    def bundle(self) -> Bundle | None:
+        path = self.env.get("NODE_EXTRA_CA_CERTS", "").strip()
+        if not path:
+            return None
+        return self.ctx.once(f"proxy_tls.bundle:{path}", lambda: read_bundle(path))
+
+    def _store(self) -> tuple[list[_insp.CertFacts], list[str]]:
+        return self.ctx.once("proxy_tls.system_store", lambda: _insp.system_store(self.env))
+
+    def _no_tls(self, check_id: str, title: str) -> Check | None:
+        """A skip record when there is no TLS on the API path to look at, and why."""
+        api = self.api
+        if api.host.scheme != "https":
+            return self.skip(check_id, title, "plain http:// target: no TLS")
+        if api.proxy is not None and api.proxy.tls and api.handshake is None:
+            if api.ok:
+                return self.skip(check_id, title, "TLS inside a TLS proxy: verified (see "
+                                 "API host), its chain is not shown here")
+            if not (api.cause or "").startswith("tls."):
+                return self.skip(check_id, title, f"no TLS channel to look at: {api.cause} "
+                                 "(see the network checks)")
+            return self.skip(check_id, title, f"TLS inside a TLS proxy fails ({api.cause}): "
+                             "its chain is not shown here (see the network HTTP check)")
+        if api.handshake is None:
+            return self.skip(check_id, title, f"no TLS channel to look at: "
+                             f"{api.cause or 'the path did not open'} (see the network checks)")
+        return None
+
+    # -- steps -------------------------------------------------------------------------------
+    def check_issuer(self) -> Check:
+        """The CA the API's chain ends at, and the TLS-inspecting product it names."""
+        cid, title = "tls.issuer", "Issuer"
+
+        def run() -> Check:
+            skipped = self._no_tls(cid, title)
+            if skipped:
+                return skipped
+            api, hs = self.api, self.api.handshake
+            if not hs.chain:
+                return Check(cid, title, Status.SKIP, f"no certificate was presented "
+                             f"({api.cause}: {api.message})", details=api.to_dict())
+            top = hs.chain[-1]
+            issuer = _tls_name(top.issuer)
+            product = _insp.name_product(top.issuer, top.subject)
+            details: dict[str, Any] = {"issuer": top.issuer, "chain": [c.to_dict()
+                                                                     for c in hs.chain],
+                                       "path": api.route, "product": None}
+            if product:
+                details["product"] = {"name": product.name, "kind": product.kind}
+            who = (f": TLS inspection by {product.name} (a {product.kind})" if product else "")
+            if hs.ok:
+                source = self._trusted_by(top.issuer)
+                return Check(cid, title, Status.PASS,
+                             f"the chain ends at {issuer!r}{who}, trusted here ({source})",
+                             details=details)
+            if api.cause != "tls.untrusted_issuer":
+                return Check(cid, title, Status.SKIP,
+                             f"the chain ends at {issuer!r}{who}; TLS fails for another reason "
+                             f"({api.cause}: see the network TLS check"
+                             + (" and CA bundle)" if self.bundle else ")"), details=details)
+            unknown = ("no product's name is in it: a TLS-inspecting proxy, an antivirus web "
+                       "shield or a private CA")
+            said = (f"TLS inspection by {product.name} (a {product.kind})" if product
+                    else unknown)
+            return Check(cid, title, Status.FAIL,
+                         f"the chain ends at {issuer!r} ({top.issuer}), not trusted here: "
+                         f"{said}", cause="tls.untrusted_issuer", details=details,
+                         fix=f"Trust that CA, not less: `{_RUN}` exports it as PEM (see CA "
+                             "export); then `export NODE_EXTRA_CA_CERTS=/path/to/it.pem`, or "
+                             f"set it in the `env` block of ~/.claude/settings.json. {_NEVER}")
+
+        return self.guard(cid, title, run)
+
+    def _trusted_by(self, issuer: str) -> str:
+        bundle = self.bundle
+        if bundle and any(c.subject == issuer for c in bundle.usable):
+            return "by NODE_EXTRA_CA_CERTS"
+        return "by the bundled or the system roots"
+
+    def check_export(self) -> Check:
+        """The CA to trust as a PEM file, and proof it makes the chain verify."""
+        cid, title = "tls.export", "CA export"
+
+        def run() -> Check:
+            skipped = self._no_tls(cid, title)
+            if skipped:
+                return skipped
+            api = self.api
+            if api.ok:
+                return Check(cid, title, Status.SKIP, "nothing to export: the chain verifies "
+                             "with the client's trust")
+            if api.cause not in ("tls.untrusted_issuer", "tls.expired") or not api.chain_der:
+                return Check(cid, title, Status.SKIP, f"nothing to export: TLS fails with "
+                             f"{api.cause}, which no CA fixes (see the network TLS check)")
+            chain = self.chain
+            ca, origin = _insp.ca_to_export(chain)
+            if ca is None:  # only then read the system store (hundreds of certificates)
+                store, where = self._store()
+                ca, origin = _insp.ca_to_export(chain, store)
+                if ca is not None:
+                    origin += f": {', '.join(where)}"
+            if ca is None:
+                return Check(cid, title, Status.SKIP,
+                             f"nothing to export: {origin}. Ask IT for the root CA "
+                             f"{chain[-1].issuer_name!r} (or export it from the browser or "
+                             "the OS store, see the page)",
+                             details={"chain": [c.to_dict() for c in chain]})
+            verified = self._verify_with(ca)
+            details: dict[str, Any] = {**ca.to_dict(), "origin": origin,
+                                       "verifies": verified.ok,
+                                       "with_it": verified.fault.message if verified.fault
+                                       else verified.version}
+            facts = (f"{ca.name!r} (SHA-256 {ca.sha256[:23]}…, valid "
+                     f"{ca.not_before:%Y-%m-%d} → {ca.not_after:%Y-%m-%d}), from {origin}")
+            if self.export_dir is not None:
+                self.exported = path = _insp.write_pem(ca, self.export_dir)
+                details["path"] = str(path)
+                where = f"; written to {path}"
+                details["lines"] = [f"export NODE_EXTRA_CA_CERTS={path}"]
+            else:
+                where = f"; not written here: `{_RUN}` writes it into its run folder"
+                details["lines"] = [f"{_RUN}    # writes {_insp.slug(ca.name)}.pem; then: "
+                                    + "export NODE_EXTRA_CA_CERTS=<that file>"]
+            if verified.ok:
+                return Check(cid, title, Status.PASS,
+                             f"{facts}: with it the chain verifies ({verified.version}){where}",
+                             details=details)
+            if api.cause == "tls.expired":
+                return Check(cid, title, Status.SKIP,
+                             f"{facts}: even with it TLS fails ({verified.fault.message}): the "
+                             "server's own certificate is the problem", details=details)
+            return Check(cid, title, Status.FAIL,
+                         f"{facts}: even with it the chain does not verify "
+                         f"({verified.fault.message}){where}", cause=verified.fault.cause,
+                         details=details)
+
+        return self.guard(cid, title, run)
+
+    def _verify_with(self, ca: _insp.CertFacts):
+        """A second handshake along the same path: a fresh context with the client's trust
+        plus ``ca`` (never the run's shared context, which must stay as the client has it)."""
+        api, b = self.api, self.budget
+        ctx = load_trust(self.env).context
+        ctx.load_verify_locations(cadata=ca.pem.decode("ascii"))
+        return handshake(api.address, api.host.port, api.host.name, ctx, b.connect, b.tls,
+                         opener=api.reopen(b))
+
+    def check_bundle(self) -> Check:
+        """``NODE_EXTRA_CA_CERTS``, certificate by certificate: usable, and the right CA?"""
+        cid, title = "tls.bundle", "CA bundle"
+        path = self.env.get("NODE_EXTRA_CA_CERTS", "").strip()
+        if not path:
+            return self.skip(cid, title, "NODE_EXTRA_CA_CERTS is not set: only the bundled "
+                             "and system roots are trusted")
+
+        def run() -> Check:
+            bundle = self.bundle
+            details: dict[str, Any] = bundle.to_dict()
+            details["lines"] = [_cert_line(c) for c in bundle.certs]
+            api = self.api
+            tls_known = api.host.scheme == "https" and api.handshake is not None
+            chain_failed = tls_known and not api.ok and (api.cause or "").startswith("tls.")
+            problems = bundle.problems_for(self.chain)
+            anchors = bundle.anchoring(self.chain) if self.chain else []
+            details["issuer_in_bundle"] = [a.index for a in anchors]
+            count = f"{len(bundle.certs)} certificate{'s' if len(bundle.certs) != 1 else ''}"
+            if problems:
+                return Check(cid, title, Status.FAIL if chain_failed else Status.WARN,
+                             f"NODE_EXTRA_CA_CERTS={path}: {problems[0]}"
+                             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                             cause="config.ca_file_invalid", details=details,
+                             fix=_bundle_fix(bundle, self.exported))
+            if chain_failed and api.cause == "tls.untrusted_issuer":
+                need = self._needed_issuer()
+                if anchors:
+                    held = anchors[0]
+                    return Check(cid, title, Status.FAIL,
+                                 f"your bundle holds {held.facts.name!r}, which signs the chain, "
+                                 "but not the root above it: trust starts at a root",
+                                 cause="tls.untrusted_issuer", details=details)
+                holds = ", ".join(repr(c.facts.name) for c in bundle.certs if c.facts)
+                return Check(cid, title, Status.FAIL,
+                             f"your bundle does not contain the issuer {need!r} ({count}: "
+                             f"{holds or 'none'})", cause="tls.untrusted_issuer",
+                             details=details,
+                             fix=f"Add the proxy's CA to the bundle, or point NODE_EXTRA_CA_CERTS "
+                                 f"at the file `{_RUN}` exports (see CA export). {_NEVER}")
+            used = " (it holds the issuer of this chain)" if anchors else ""
+            valid = "all valid CAs" if len(bundle.certs) > 1 else "a valid CA"
+            return Check(cid, title, Status.PASS,
+                         f"NODE_EXTRA_CA_CERTS={path}: {count}, {valid}{used}", details=details)
+
+        return self.guard(cid, title, run)
+
+    def _needed_issuer(self) -> str:
+        """The name of the CA the API's chain needs: the issuer at its top."""
+        if self.chain:
+            return self.chain[-1].issuer_name
+        hs = self.api.handshake
+        return _tls_name(hs.chain[-1].issuer) if hs and hs.chain else "the proxy's CA"
+
+    def check_proxy_auth(self) -> Check:
+        """A proxy that wants credentials: which schemes, and what Claude Code can answer."""
+        cid, title = "proxy.auth", "Proxy auth"
+
+        def run() -> Check:
+            api = self.api
+            p = api.proxy
+            if p is None:
+                return Check(cid, title, Status.SKIP, "no proxy in effect for the API host: "
+                             "nothing to authenticate to")
+            tun = api.tunnel
+            if api.cause == "proxy.auth_required" and (tun is None or tun.status != 407):
+                return Check(cid, title, Status.FAIL, api.message,  # a TLS proxy's 407
+                             cause="proxy.auth_required", details=api.to_dict())
+            if tun is None and api.ok:
+                return Check(cid, title, Status.PASS, f"the TLS proxy {p.endpoint} opens a "
+                             "tunnel: no credentials wanted, or the URL's are accepted")
+            if tun is None:
+                return Check(cid, title, Status.SKIP, f"no answer to a CONNECT to look at "
+                             f"({api.cause}: see the network checks)")
+            details = {"proxy": p.endpoint, "variable": p.var, "status": tun.status,
+                       "schemes": api.challenges, "basic_credentials": p.username is not None}
+            if tun.ok:
+                how = ("its Basic credentials in the URL are accepted" if p.username is not
+                       None else "it asks for no credentials")
+                return Check(cid, title, Status.PASS, f"the proxy {p.endpoint} opens a tunnel: "
+                             f"{how}", details=details)
+            if tun.status != 407:
+                return Check(cid, title, Status.SKIP, f"the proxy answers {tun.status} "
+                             f"{tun.reason}, not 407: not about credentials (see CONNECT)",
+                             details=details)
+            schemes = api.challenges or [(tun.headers or {}).get("proxy-authenticate", "?")
+                                         .split()[0]]
+            offered = ", ".join(schemes)
+            if any(s.lower() == "basic" for s in schemes):
+                what = ("rejects the Basic credentials in the URL" if p.username is not None
+                        else "wants Basic credentials, and the URL has none")
+                return Check(cid, title, Status.FAIL, f"the proxy {p.endpoint} {what} (407; "
+                             f"it offers {offered})", cause="proxy.auth_required",
+                             details=details,
+                             fix=f"Put the credentials in the proxy URL, percent-encoded: "
+                                 f"{p.var}=http://USER:PASSWORD@{p.endpoint}")
+            details["lines"] = local_auth_proxy(p.host, p.port, schemes, p.username)
+            return Check(cid, title, Status.FAIL,
+                         f"the proxy {p.endpoint} wants {offered} (407), and Claude Code only "
+                         "does Basic: put a local authenticating proxy in between",
+                         cause="proxy.auth_required", details=details,
+                         fix="Run cntlm or px on this machine with the lines above, then "
+                             f"{p.var}=http://127.0.0.1:3128 (or use an LLM gateway).")
+
+        return self.guard(cid, title, run)
+
+    def check_hosts(self) -> list[Check]:
+        """Every host Claude Code needs, each along its own path: one line each."""
+
+        def run() -> list[Check]:
+            return [self._host_check(w) for w in self.walks]
+
+        return self.guard("hosts", "Hosts", run)
+
+    def _host_check(self, w: _hosts.Walk) -> Check:
+        h = w.host
+        cid = f"host.{h.role}" if h.role != "other" else f"host.{h.authority}"
+        details = w.to_dict()
+        took = sum(w.timings_ms.values()) / 1000
+        if w.ok:
+            tm = ", ".join(f"{k.upper() if k != 'connect' else 'CONNECT'} {_ms(v)}"
+                           for k, v in w.timings_ms.items())
+            note = f"; {w.note}" if w.note else ""
+            return Check(cid, h.title, Status.PASS,
+                         f"{h.authority} {w.route}: reachable ({tm}){note}", details=details,
+                         duration_s=took)
+        summary = f"{h.authority} {w.route}: {w.message}"
+        if w.cause is None:  # the walk itself crashed
+            return Check(cid, h.title, Status.ERROR, summary, details=details)
+        if h.role == "api" and self.path_broken:  # the doctor: network has reported it
+            return Check(cid, h.title, Status.SKIP, f"{summary}; the network checks above "
+                         "report it", details=details)
+        if h.role == "status":  # informational, as the status check itself is
+            return Check(cid, h.title, Status.SKIP, summary, cause="status.unreachable",
+                         details=details, duration_s=took)
+        return Check(cid, h.title, Status.FAIL if h.role == "api" else Status.WARN, summary,
+                     cause=w.cause, fix=self._host_fix(w), details=details, duration_s=took)
+
+    def _host_fix(self, w: _hosts.Walk) -> str | None:
+        """Where this runbook has a better fix than the cause's own, say it once: the CA
+        (Issuer, CA export), the proxy's authentication (Proxy auth), the allow-list."""
+        h, cause = w.host, w.cause or ""
+        if cause == "tls.untrusted_issuer":
+            return "Trust the proxy's CA: see Issuer and CA export (one CA fixes every host)."
+        if cause == "proxy.auth_required" and w.challenges and not any(
+                s.lower() == "basic" for s in w.challenges):
+            return "See Proxy auth: a local authenticating proxy (cntlm, px) in between."
+        if h.role == "api" or cause.startswith(("tls.", "proxy.bad_url",
+                                                 "proxy.auth_required")):
+            return w.fix
+        return (f"Allow {h.authority} (TCP) in the firewall and the proxy's allow-list: "
+                f"Claude Code needs it for {h.purpose}.")
+
+    def allowlist(self) -> list[str]:
+        """The hosts as an allow-list table: host, port, path taken, verdict (one line each)."""
+        return _hosts.allowlist_lines(self.walks)
+
+
+# -- words -----------------------------------------------------------------------------------
+def _tls_name(rfc4514: str) -> str:
+    from ..tls import friendly_name
+
+    return friendly_name(rfc4514)
+
+
+def _cert_line(c) -> str:
+    if c.facts is None:
+        return f"{c.index}. {c.problem}"
+    f = c.facts
+    state = c.problem or "ok"
+    return (f"{c.index}. {f.name}: SHA-256 {f.sha256[:23]}…, valid {f.not_before:%Y-%m-%d} → "
+            f"{f.not_after:%Y-%m-%d}, {'CA' if f.is_ca else 'not a CA'}: {state}")
+
+
+def _bundle_fix(bundle: Bundle, exported: Path | None) -> str:
+    other = f"point NODE_EXTRA_CA_CERTS at {exported}" if exported else \
+        f"point NODE_EXTRA_CA_CERTS at the PEM file `{_RUN}` exports"
+    if bundle.error:
+        return f"Repair the file as said above, or {other}."
+    return f"Replace the bad certificates with your proxy's current root CA (PEM), or {other}."
+
+
+def local_auth_proxy(host: str, port: int, schemes: list[str],
+                     username: str | None = None) -> list[str]:
+    """The configuration of a local authenticating proxy for ``host:port``: cntlm for NTLM
+    (Linux, macOS, Windows), px for NTLM and Kerberos/Negotiate (the Windows login's own
+    credentials, or a user and domain elsewhere). Never a password: cntlm's is hashed by
+    ``cntlm -H``, px's comes from the OS or its keyring."""
+    user = username or "YOUR_USER"
+    kinds = {s.lower() for s in schemes}
+    lines = []
+    if "ntlm" in kinds or not kinds & {"negotiate", "kerberos"}:
+        lines += [
+            "cntlm (NTLM): /etc/cntlm.conf (Windows: cntlm.ini beside cntlm.exe):",
+            f"    Username  {user}",
+            "    Domain    YOUR_DOMAIN",
+            f"    Proxy     {hostport(host, port)}",
+            "    Listen    3128",
+            f"  then `cntlm -H -u {user} -d YOUR_DOMAIN` prints the PassNTLMv2 line to add"
+            + " (the password is never stored), and `cntlm` starts it",
+        ]
+    lines += [
+        "px (NTLM and Kerberos/Negotiate; on Windows it uses your login):",
+        f"    px --proxy={hostport(host, port)} --port=3128",
+        f"  or px.ini: [proxy] server = {hostport(host, port)}, port = 3128",
+        "then: export HTTPS_PROXY=http://127.0.0.1:3128 (Claude Code talks to the local"
+        + " proxy, which answers the corporate one)",
+    ]
+    return lines
+
+
