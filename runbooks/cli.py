@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
     for param in DOCTOR_PARAMETERS.values():
+        if param.name in ("apply", "trust_ca"):  # the doctor diagnoses; `runbooks fix` fixes
+            continue
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
                                   "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
                                   "help": param.help}
@@ -90,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "applies it", description="Run the doctor, then show the fixes for its "
                        "findings as unified diffs. Nothing is written without --apply.")
     for param in DOCTOR_PARAMETERS.values():
-        if param.name in ("live", "live_model", "samples", "duration"):
+        if param.name in ("live", "live_model", "samples", "duration", "apply", "trust_ca"):
             continue
         kwargs = {"type": _param_type(param, param.option), "default": param.default,
                   "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
@@ -103,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which settings file a new variable goes to (default: %(default)s)")
     f.add_argument("--trust-ca", default="", metavar="SHA256",
                    help="trust the TLS-inspection CA with this fingerprint (confirm it first)")
+    f.add_argument("--ca-file", default="", metavar="PEM",
+                   help="the inspection CA you were given (IT's root), when the proxy does not "
+                        "present it: checked against the chain, then trusted with --trust-ca")
     f.add_argument("--proxy", default="", metavar="URL",
                    help="a proxy this network needs (http://host:port): checked, then set")
     f.add_argument("--only", action="append", default=[], metavar="FIX",
@@ -124,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parameters from a YAML file, as papermill -f takes them")
     r.add_argument("--base-url", metavar="URL", help="shorthand for -p base_url=URL")
     r.add_argument("--settings", metavar="FILE", help="shorthand for -p settings=FILE")
+    r.add_argument("--apply", action="store_true", help="shorthand for -p apply=true: apply "
+                   "the fixes the runbook's findings call for (backed up; `runbooks undo`)")
+    r.add_argument("--trust-ca", metavar="SHA256", help="shorthand for -p trust_ca=SHA256")
     r.add_argument("--output-dir", default="runbook-output", metavar="DIR",
                    help="each run gets its own folder under DIR (default: %(default)s)")
     _add_json_option(r)
@@ -269,8 +277,16 @@ def cmd_fix(args: argparse.Namespace) -> int:
             raise UsageError(f"--proxy: {exc}") from None
     values = _fix_values(args)
     ctx = Context.build(values)
+    if args.ca_file:
+        from .files import FileProblem, read_bytes
+
+        try:
+            if b"-----BEGIN CERTIFICATE-----" not in read_bytes(args.ca_file, 16 * 1024 * 1024):
+                raise UsageError(f"--ca-file {args.ca_file!r} holds no PEM certificate")
+        except FileProblem as exc:
+            raise UsageError(f"--ca-file {args.ca_file!r} {exc.reason}") from None
     options = FixOptions(args.target, args.trust_ca.replace(":", "").lower(), args.proxy,
-                         tuple(args.only))
+                         tuple(args.only), os.path.abspath(args.ca_file) if args.ca_file else "")
     report = run_doctor(values, context=ctx)
     plan = plan_for(ctx, report, options)
     config = user_dir(ctx.env)
@@ -364,9 +380,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not sep or not name.strip():
             raise UsageError(f"bad parameter {item!r}: expected NAME=VALUE")
         raw[name.strip()] = value
-    for name in ("base_url", "settings"):
+    for name in ("base_url", "settings", "trust_ca"):
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)
+    if args.apply:
+        raw["apply"] = "true"
     typed = _yaml_parameters(args)
     jobs = {name: coerce(name, *_declared_by(name, raw, typed, len(names) > 1))
             for name in names}

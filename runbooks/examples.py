@@ -87,6 +87,10 @@ SANITIZE: list[tuple[str, str]] = [
     (r"/tmp/[\w./\-]+", "/tmp/PATH"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "DATE"),
     (r"runbooks-backups/\d{8}-\d{6}-[0-9a-f]+", "runbooks-backups/STAMP"),
+    # a fresh lab CA each run: its fingerprint, its bundle's name, its PEM body
+    (r"\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b", "FINGERPRINT"),
+    (r"-[0-9a-f]{8}\.pem\b", "-FP.pem"),
+    (r"([+\- ]?-----BEGIN CERTIFICATE-----\n)(?:[+\- ]?[A-Za-z0-9+/=]{1,76}\n)+", r"\1…\n"),
     (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "DATE"),  # Claude Code's own logs
     (r"\b\d{4}-\d\d-\d\d\b", "DAY"),  # a certificate's validity, in the CA export
     (r"\b(?:[0-9A-F]{2}:){7}[0-9A-F]{2}…", "FINGERPRINT…"),  # a fresh lab CA's, each run
@@ -194,6 +198,8 @@ def doctor_output(scenario: str, options: list[str]) -> str:
 
 
 #: Scenarios whose `runbooks fix` session (plan, apply, second apply, undo) the site shows.
+#: Options are shown to every `fix`; those after "--apply:" only to the applying ones (the
+#: confirmation a CA needs). {name} is a fact of the lab run (its proxy, its CA's fingerprint).
 FIX_SCENARIOS = {
     "timeout-10min": [],
     "timeout-300": [],
@@ -201,7 +207,27 @@ FIX_SCENARIOS = {
     "proxy-required": ["--connect-timeout", "1", "--proxy", "{proxy}"],
     "key-quoted": [],
     "proxy-shadowed": [],
+    "proxy-zscaler": ["--apply:", "--trust-ca", "{fingerprint}"],
+    "tls-untrusted": ["--ca-file", "{ca_file}", "--apply:", "--trust-ca", "{fingerprint}"],
 }
+
+
+def fix_facts(lab, env: dict[str, str], cwd: Path, options: list[str]) -> dict[str, str]:
+    """What a fix session's options refer to: the lab's facts, and the fingerprint of the CA
+    the plan would trust (read from the plan, as a user reads it)."""
+    import json
+    import subprocess
+
+    facts = dict(lab.info)
+    if any("{fingerprint}" in o for o in options):
+        base = [o.format(**facts, fingerprint="") for o in options[:options.index("--apply:")]]
+        out = subprocess.run([sys.executable, "-m", "runbooks", "fix", *base, "--json", "-"],
+                             cwd=cwd, capture_output=True, text=True, timeout=90, env=env,
+                             check=False).stdout
+        fixes = json.loads(out)["plan"]["fixes"]
+        facts["fingerprint"] = next(f["data"]["fingerprint"] for f in fixes
+                                    if f["id"] == "trust-ca" and f["data"])
+    return facts
 
 
 def fix_output(scenario: str, options: list[str]) -> str:
@@ -216,14 +242,17 @@ def fix_output(scenario: str, options: list[str]) -> str:
         Path(home).mkdir(exist_ok=True)
         project = Path(tmp) / "project"
         project.mkdir()
-        opts = [o.format(**lab.info) for o in options]
         env = clean_env({**lab.env, "HOME": home, "NO_COLOR": "1"})
+        facts = fix_facts(lab, env, project, options)
+        split = options.index("--apply:") if "--apply:" in options else len(options)
+        opts = [o.format(**facts) for o in options[:split]]
+        confirm = [o.format(**facts) for o in options[split + 1:]]
         shown_env = " ".join(f"{k}={v}" for k, v in lab.env.items()
                              if k not in ("NODE_EXTRA_CA_CERTS", "ANTHROPIC_API_KEY",
                                           "RUNBOOKS_STATUS_URL", "HOME"))
         out = []
-        for args in (["fix", *opts], ["fix", "--apply", *opts], ["fix", "--apply", *opts],
-                     ["undo"]):
+        for args in (["fix", *opts], ["fix", "--apply", *opts, *confirm],
+                     ["fix", "--apply", *opts, *confirm], ["undo"]):
             proc = subprocess.run([sys.executable, "-m", "runbooks", *args], cwd=project,
                                   capture_output=True, text=True, timeout=90, env=env,
                                   check=False)

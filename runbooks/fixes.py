@@ -87,6 +87,7 @@ class Fix:
     manual: str | None = None  # instead of edits: what to do by hand (never applied)
     blocked: str | None = None  # edits exist, but need something first (a confirmation)
     covers: tuple[str, ...] = ()  # other causes that are this one's consequences
+    data: dict[str, Any] = field(default_factory=dict)  # facts a caller needs (a fingerprint)
 
     @property
     def applicable(self) -> bool:
@@ -95,7 +96,7 @@ class Fix:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "cause": self.cause, "summary": redact(self.summary),
                 "files": [str(e.path) for e in self.edits], "manual": self.manual,
-                "blocked": self.blocked, "applicable": self.applicable}
+                "blocked": self.blocked, "applicable": self.applicable, "data": self.data}
 
 
 @dataclass
@@ -141,6 +142,20 @@ class Plan:
         if diff:
             out += ["", diff.rstrip("\n")]
         return "\n".join(out)
+
+    def _repr_markdown_(self) -> str:
+        """In a notebook: each fix, then the diff in a code block."""
+        if not self.fixes:
+            return "*Nothing to fix: no finding of this runbook has a fix.*"
+        lines = []
+        for f in self.fixes:
+            how = ("will be applied with `apply=True`" if f.applicable else
+                   f"needs: {redact(f.blocked)}" if f.blocked else f"by hand: {redact(f.manual or '')}")
+            lines.append(f"- **{f.id}** (`{f.cause}`): {redact(f.summary)} — {how}")
+        diff = self.diff()
+        if diff:
+            lines += ["", "```diff", diff.rstrip("\n"), "```"]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"fixes": [f.to_dict() for f in self.fixes], "diff": self.diff(),
@@ -316,6 +331,9 @@ def _last_applied(config_dir: Path) -> tuple[Path, dict[str, Any]] | None:
 def undo_last(config_dir: Path, allowed: list[Path]) -> Applied:
     """Restore the last applied change set; refuse, naming the file, if one changed since."""
     config_dir = Path(config_dir)
+    if _last_applied(config_dir) is None:  # before the lock: nothing is created for nothing
+        raise UsageError("nothing to undo: no change applied by `runbooks fix --apply` is "
+                         "left")
     with _locked(config_dir):
         last = _last_applied(config_dir)
         if last is None:

@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     from .render import json_report
 
     json_file = check_json_path(args.json_path)
-    values = {name: p.default for name, p in DOCTOR_PARAMETERS.items()}
+    values = {name: p.default for name, p in DOCTOR_PARAMETERS.items()}  # apply stays False
     values.update(BUDGETS)
     for name in ("base_url", "settings", "nameserver", "resolve", "status_url",
                  "connect_timeout", "read_timeout"):

@@ -56,6 +56,7 @@ class FixOptions:
     trust_ca: str = ""  # the SHA-256 fingerprint the user confirmed
     proxy: str = ""  # a proxy this network needs (http://host:port), given by the user
     only: tuple[str, ...] = ()  # fix ids to keep (empty: all)
+    ca_file: str = ""  # a CA the user has (from IT), to trust instead of one found
 
 
 def settings_path(ctx: Context, scope: str) -> Path:

@@ -31,11 +31,11 @@ from .budget import Budget
 from .environment import ClaudeVersion, describe
 from .files import FileProblem, read_bytes
 from .masking import register_env
-from .params import Param, check_all, seconds, text
+from .params import Param, check_all, flag, seconds, text
 from .result import Check, Report, Status
 from .target import Target, Trust, check_url, load_trust, resolve_target
 
-__all__ = ["COMMON", "NETWORK_PATH", "Context", "Runbook"]
+__all__ = ["COMMON", "FIXING", "NETWORK_PATH", "Context", "Runbook"]
 
 
 def _settings_file(value: str) -> None:
@@ -48,12 +48,28 @@ def _settings_file(value: str) -> None:
             raise ValueError(f"the settings file {exc.reason}") from None
 
 
-#: Parameters every runbook takes: which endpoint, and which extra settings file.
+def _fingerprint(value: str) -> None:
+    hexed = value.replace(":", "").lower()
+    if len(hexed) != 64 or any(c not in "0123456789abcdef" for c in hexed):
+        raise ValueError("expected a SHA-256 fingerprint (64 hex digits, colons allowed)")
+
+
+#: Whether to apply the fixes a runbook's findings call for (every runbook takes these).
+FIXING: tuple[Param, ...] = (
+    flag("apply", False, "apply the fixes for this runbook's findings: the plan is shown "
+         "first, files are backed up, `runbooks undo` restores them"),
+    text("trust_ca", "", "the SHA-256 fingerprint of the inspection CA to trust, once "
+         "confirmed with whoever runs the proxy", _fingerprint, "SHA256"),
+)
+
+#: Parameters every runbook takes: which endpoint, which extra settings file, and whether to
+#: apply the fixes its findings call for (the plan is always shown; ``runbooks undo`` undoes).
 COMMON: tuple[Param, ...] = (
     text("base_url", "", "API endpoint (empty: ANTHROPIC_BASE_URL, else "
          "https://api.anthropic.com)", lambda v: check_url(v, credentials=False), "URL"),
     text("settings", "", "a settings file (or JSON), as `claude --settings` takes it",
          _settings_file, "FILE"),
+    *FIXING,
 )
 
 #: How the path to the API is walked: resolver and time budgets (network, timeouts, …).
@@ -228,6 +244,26 @@ class Runbook:
             getattr(self, step)()
         return self.report()
 
+    def plan(self, trust_ca: str = "", target: str = "user", ca_file: str = ""):
+        """The fixes this runbook's findings call for (:class:`runbooks.fixes.Plan`): what
+        ``apply`` would write, as diffs. Nothing is written here."""
+        from .remedies import FixOptions
+        from .tls_fix import plan_for
+
+        options = FixOptions(target, trust_ca.replace(":", "").lower(), ca_file=ca_file)
+        return plan_for(self.ctx, self.report(), options)
+
+    def apply(self, plan):
+        """Write exactly ``plan`` (backed up; ``runbooks undo`` restores it)."""
+        from .errors import UsageError
+        from .fixes import apply_plan
+        from .remedies import allowed_targets
+
+        config = _settings.user_dir(self.env)
+        if config is None:
+            raise UsageError("no home folder (HOME/USERPROFILE): nowhere to keep backups")
+        return apply_plan(plan, config, allowed_targets(self.ctx))
+
     def finish(self) -> None:
         """Called once before the report is made: late conclusions drawn across steps."""
 
@@ -244,4 +280,4 @@ class Runbook:
         )
 
 
-_SHARED = {p.name for p in COMMON + NETWORK_PATH}
+_SHARED = {p.name for p in COMMON + NETWORK_PATH + FIXING}

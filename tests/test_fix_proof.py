@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, clean_subprocess_env
 
 from runbooks.causes import match_message
+from runbooks.examples import fix_facts
 from runbooks.lab import SCENARIOS
 from runbooks.lab.api import LAB_REPLY
 from runbooks.lab.scenarios import CLIENT_TIMEOUT_MS
@@ -31,6 +32,9 @@ ROWS = {
     "proxy-required": ["--proxy", "{proxy}"],
     "key-quoted": [],
     "proxy-shadowed": [],
+    # trusting a CA: shown first, applied only with its fingerprint (read from the plan)
+    "proxy-zscaler": ["--apply:", "--trust-ca", "{fingerprint}"],
+    "tls-untrusted": ["--ca-file", "{ca_file}", "--apply:", "--trust-ca", "{fingerprint}"],
 }
 
 
@@ -59,7 +63,7 @@ class Row:
         self.home.mkdir(exist_ok=True)
         self.project = tmp / "project"
         self.project.mkdir()
-        self.options = [o.format(**run.info) for o in options]
+        self.raw_options = options
         # the user's shell: the lab's variables; the client also gets the lab's fast
         # failure settings (its own API_TIMEOUT_MS, when the scenario has one, wins)
         self.shell = clean_subprocess_env(**{**run.env, "HOME": str(self.home)})
@@ -94,10 +98,20 @@ def test_a_fix_takes_the_real_client_from_failing_to_working_and_back(claude, la
     top = [c.code for c in match_message(message)][:3]
     assert set(top) & set(SCENARIOS[scenario].doctor_causes), (message, top)
     # 3. the plan, then the apply: exactly the files the plan showed, with its content
-    plan = json.loads(row.runbooks("fix", *row.options, "--json", "-").stdout)["plan"]
+    facts = fix_facts(row.run, row.shell, row.project, row.raw_options)
+    split = (row.raw_options.index("--apply:") if "--apply:" in row.raw_options
+             else len(row.raw_options))
+    row.options = [o.format(**facts) for o in row.raw_options[:split]]
+    confirm = [o.format(**facts) for o in row.raw_options[split + 1:]]
+    plan = json.loads(row.runbooks("fix", *row.options, *confirm, "--json", "-").stdout)["plan"]
     assert plan["files"], plan
-    shown = row.runbooks("fix", *row.options)
+    shown = row.runbooks("fix", *row.options, *confirm)
     was = _snapshot(row.home, row.project)
+    if confirm:  # a CA is never trusted on its own: without the fingerprint, nothing changes
+        blocked = row.runbooks("fix", "--apply", *row.options)
+        assert blocked.returncode == 1 and "--trust-ca" in blocked.stdout, blocked.stdout
+        assert _snapshot(row.home, row.project) == was
+    row.options += confirm
     applied = row.runbooks("fix", "--apply", *row.options)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert plan["diff"].strip() and plan["diff"].strip() in applied.stdout  # the same diff

@@ -123,6 +123,7 @@ def _healthy_tls(run, pki):
 
 def _inspected(run, pki):
     _api(run, pki, tls="untrusted")
+    run.info["ca_file"] = str(pki.inspection_ca_file)  # what IT would hand out
     run.notes.append(f"The inspecting CA is in {pki.inspection_ca_file}: set "
                      "NODE_EXTRA_CA_CERTS to it to see the fix work.")
 

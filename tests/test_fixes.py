@@ -1,0 +1,194 @@
+"""Plan, apply, undo: settings edits that keep the file, backups, atomic writes, a lock, a
+refusal when a file changed, and one-line errors for bad input. Temporary HOME and project
+folder throughout (conftest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import clean_subprocess_env, run_cli
+from runbooks.errors import UsageError
+from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, check_target, undo_last
+from runbooks.jsonedit import EditError, set_env, unset_env
+
+
+# -- settings edits that keep everything else -----------------------------------------------------
+@pytest.mark.parametrize("before, name, value, after", [
+    # no file yet: a new one, two-space indent
+    (None, "API_TIMEOUT_MS", "600000", '{\n  "env": {\n    "API_TIMEOUT_MS": "600000"\n  }\n}\n'),
+    # other keys, their order and the user's indentation stay as they were
+    ('{\n    "model": "opus",\n    "env": {\n        "A": "1"\n    }\n}\n', "B", "2",
+     '{\n    "model": "opus",\n    "env": {\n        "A": "1",\n        "B": "2"\n    }\n}\n'),
+    # a value replaced in place
+    ('{"env": {"A": "1", "B": "2"}}', "A", "9", '{"env": {"A": "9", "B": "2"}}'),
+    # no env block yet: added last, in the file's own style
+    ('{"model": "opus"}', "A", "1", '{"model": "opus", "env": {"A": "1"}}'),
+    # braces inside strings do not confuse the scanner
+    ('{"x": "}{", "env": {}}', "A", "1", '{"x": "}{", "env": {\n  "A": "1"\n}}'),
+])
+def test_set_env_changes_one_variable_only(before, name, value, after):
+    assert set_env(before, name, value) == after
+    assert json.loads(after)["env"][name] == value
+
+
+def test_unset_env_keeps_commas_right():
+    text = '{\n  "env": {\n    "A": "1",\n    "B": "2",\n    "C": "3"\n  }\n}\n'
+    for name in "ABC":
+        out = unset_env(text, name)
+        assert name not in json.loads(out)["env"] and len(json.loads(out)["env"]) == 2
+
+
+@pytest.mark.parametrize("text, why", [
+    ("[1, 2]", "not a JSON object"),
+    ('{"env": "x"}', "not an object"),
+    ('{"a": 1, "a": 2}', "twice"),
+    ('{"env": {"A": "1",}}', "not valid JSON"),  # a trailing comma: never overwritten
+])
+def test_a_file_that_cannot_be_edited_safely_is_refused(text, why):
+    with pytest.raises(EditError, match=why):
+        set_env(text, "X", "1")
+
+
+# -- apply and undo ---------------------------------------------------------------------------
+@pytest.fixture
+def config(tmp_path) -> Path:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    return folder
+
+
+def _plan(path: Path, after: bytes) -> Plan:
+    before = path.read_bytes() if path.exists() else None
+    return Plan([Fix("api-timeout", "config.timeout_too_low", "set it",
+                     edits=[FileEdit(path, before, after)])])
+
+
+def test_apply_backs_up_writes_atomically_keeps_the_mode_and_undo_restores(config):
+    target = config / "settings.json"
+    target.write_text('{"model": "opus"}\n')
+    target.chmod(0o600)
+    after = set_env(target.read_text(), "API_TIMEOUT_MS", "600000").encode()
+    done = apply_plan(_plan(target, after), config, [config])
+    assert target.read_bytes() == after
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # its own mode, kept
+    manifest = json.loads((done.folder / "manifest.json").read_text())
+    assert manifest["fixes"][0]["id"] == "api-timeout" and manifest["files"][0]["backup"]
+    assert stat.S_IMODE((done.folder / "file-0").stat().st_mode) == 0o600
+    assert not list(config.glob(".settings.json.*"))  # no temporary file left behind
+    undone = undo_last(config, [config])
+    assert target.read_text() == '{"model": "opus"}\n' and undone.files == [target]
+    with pytest.raises(UsageError, match="nothing to undo"):
+        undo_last(config, [config])
+
+
+def test_a_new_file_is_removed_by_undo(config):
+    target = config / "settings.json"
+    apply_plan(_plan(target, b'{"env": {}}\n'), config, [config])
+    assert target.exists()
+    undo_last(config, [config])
+    assert not target.exists()
+
+
+def test_apply_refuses_a_file_that_changed_since_the_plan(config):
+    target = config / "settings.json"
+    target.write_text("{}\n")
+    plan = _plan(target, b'{"env": {"A": "1"}}\n')
+    target.write_text('{"someone": "else"}\n')  # edited between the plan and the apply
+    with pytest.raises(UsageError, match="changed since the plan"):
+        apply_plan(plan, config, [config])
+    assert target.read_text() == '{"someone": "else"}\n'
+
+
+def test_undo_refuses_when_the_file_changed_since(config):
+    target = config / "settings.json"
+    target.write_text("{}\n")
+    apply_plan(_plan(target, b'{"env": {"A": "1"}}\n'), config, [config])
+    target.write_text('{"edited": "by hand"}\n')
+    with pytest.raises(UsageError, match="changed since"):
+        undo_last(config, [config])
+    assert target.read_text() == '{"edited": "by hand"}\n'
+
+
+@pytest.mark.parametrize("path, why", [
+    ("{config}/../elsewhere.json", "'..'"),  # a path with ..
+    ("/etc/claude-code/managed-settings.json", "outside"),  # not a file a fix may write
+    ("{home}/.ssh/config", "outside"),
+])
+def test_targets_are_checked(path, why, config):
+    with pytest.raises(UsageError, match=why):
+        check_target(Path(path.format(config=config, home=os.environ["HOME"])), [config])
+
+
+def test_a_folder_is_never_a_target(config):
+    (config / "settings.json").mkdir()
+    with pytest.raises(UsageError, match="not a regular file"):
+        check_target(config / "settings.json", [config])
+
+
+# -- the command line -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args, needle", [
+    (["fix", "--only", "bogus"], "unknown fix 'bogus'"),
+    (["fix", "--target", "elsewhere"], "invalid choice: 'elsewhere'"),
+    (["fix", "--trust-ca", "not-a-fingerprint"], "SHA-256 fingerprint"),
+    (["fix", "--proxy", "ftp://x"], "--proxy"),
+    (["fix", "--ca-file", "{tmp}/missing.pem"], "does not exist"),
+    (["fix", "--json", ""], "--json is empty"),
+    (["undo"], "nothing to undo"),
+])
+def test_bad_fix_input_is_one_line_exit_2(args, needle, tmp_path, lab):
+    run = lab("timeout-10min")
+    before = sorted(Path(os.environ["HOME"]).rglob("*"))
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args],
+                   env=clean_subprocess_env(**{**run.env, "HOME": os.environ["HOME"]}))
+    assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert sorted(Path(os.environ["HOME"]).rglob("*")) == before  # nothing written
+
+
+def test_a_malformed_settings_file_is_reported_and_never_overwritten(lab):
+    run = lab("timeout-10min")
+    home = Path(os.environ["HOME"])
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"env": {"API_TIMEOUT_MS": "10min",}}\n')  # a trailing comma
+    before = settings.read_bytes()
+    env = clean_subprocess_env(**{**run.env, "HOME": str(home)})
+    proc = run_cli("fix", "--apply", env=env)
+    assert settings.read_bytes() == before
+    assert "never overwritten" in proc.stdout or "settings_invalid" in proc.stdout, proc.stdout
+
+
+def test_two_applies_at_once_leave_one_valid_file(lab, tmp_path):
+    """The lock: two `fix --apply` started together; the file ends valid JSON with the fix,
+    and the one that came second either finds nothing to do or says the file changed."""
+    run = lab("timeout-10min")
+    env = clean_subprocess_env(**{**run.env, "HOME": os.environ["HOME"]})
+    procs = [subprocess.Popen([sys.executable, "-m", "runbooks", "fix", "--apply"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    settings = Path(os.environ["HOME"]) / ".claude" / "settings.json"
+    assert json.loads(settings.read_text())["env"]["API_TIMEOUT_MS"] == "600000"
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode in (0, 2) and "Traceback" not in err, (out, err)
+    backups = list((settings.parent / "runbooks-backups").iterdir())
+    assert len(backups) == 1  # one change set, applied once
+
+
+@pytest.mark.notebook
+def test_runbooks_run_apply_applies_that_runbooks_fixes(lab, tmp_path):
+    run = lab("timeout-10min")
+    env = clean_subprocess_env(**{**run.env, "HOME": os.environ["HOME"]})
+    proc = run_cli("run", "timeouts", "--apply", "--output-dir", str(tmp_path / "out"),
+                   env=env, timeout=120)
+    settings = Path(os.environ["HOME"]) / ".claude" / "settings.json"
+    assert json.loads(settings.read_text())["env"]["API_TIMEOUT_MS"] == "600000", proc.stdout
+    assert run_cli("undo", env=env).returncode == 0
+    assert not settings.exists()
