@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import clean_subprocess_env, run_cli
+
 from runbooks.errors import UsageError
 from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, check_target, undo_last
 from runbooks.jsonedit import EditError, set_env, unset_env
