@@ -242,7 +242,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import DOCTOR_PARAMETERS, run_doctor
 
     json_file = check_json_path(args.json_path)
-    values = {name: getattr(args, name) for name in DOCTOR_PARAMETERS}
+    values = {name: getattr(args, name, p.default) for name, p in DOCTOR_PARAMETERS.items()}
     values["resolve"] = ",".join(values["resolve"])
     return _emit_report(run_doctor(values), args.json_path, json_file)
 
