@@ -39,6 +39,8 @@ log = logging.getLogger("mkdocs.hooks.runbooks")
 #: ``search.boost``; 1 is the default).
 FIX_PAGE_SEARCH_BOOST = 3
 ERRORS_SEARCH_BOOST = 0.1
+NOTEBOOK_SEARCH_BOOST = 0.2
+REFERENCE_SEARCH_BOOST = 0.3
 
 #: Where a notebook page's styles go, one file per distinct stylesheet (in practice one).
 NOTEBOOK_CSS_DIR = "assets/stylesheets"
@@ -193,8 +195,8 @@ def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
 #: page; and Material appends a wildcard to each term searched (``a*`` matches every "API",
 #: "auth" and "apiKeyHelper" of it). Indexed, a transcript outranks the prose that explains the
 #: message a reader pasted; it is still on the page, only not in the index.
-_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>\$ [^\n]*\n'
-                         r"Claude Code connection check )")
+_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:\$ [^\n]*\n)?'
+                         r"Claude Code connection check · [^\n]+ · [^\n]+\n)")
 
 
 def unsearchable_transcripts(html: str) -> str:
@@ -260,11 +262,14 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    if _is_notebook(page):
+    if _is_notebook(page):  # a runbook's stored run repeats the messages its fix page explains
+        page.meta.setdefault("search", {}).setdefault("boost", NOTEBOOK_SEARCH_BOOST)
         return markdown
     if page.file.src_uri in PAGES:
         search = page.meta.setdefault("search", {})
         search.setdefault("boost", FIX_PAGE_SEARCH_BOOST)
+    elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
+        page.meta.setdefault("search", {}).setdefault("boost", REFERENCE_SEARCH_BOOST)
     markdown, found = add_messages(markdown, page.file.src_uri)
     _state["anchored"] |= found
     return markdown

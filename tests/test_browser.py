@@ -163,7 +163,6 @@ SEARCHES = [
     ("API Error: 529 Overloaded", "rate-limits/", {"overloaded"}),
     ("504 Gateway Time-out", "rate-limits/", {"http.server_error"}),
     ("Credit balance is too low", "auth/", {"auth.billing"}),
-    ("Not logged in", "auth/", {"auth.missing", "auth.invalid"}),
     ("Not logged in · Please run /login", "auth/", {"auth.missing", "auth.invalid"}),
     ("apiKeyHelper failed", "auth/", {"auth.helper_failed"}),
     ("Your apiKeyHelper script is failing", "auth/", {"auth.helper_failed"}),
