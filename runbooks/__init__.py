@@ -9,12 +9,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .books.network import NetworkRun, diagnose
-from .budget import Budget
-from .causes import CAUSES, Cause
+import importlib
+from typing import Any
+
 from .errors import RunbooksError, UsageError
-from .result import SCHEMA_VERSION, Check, Report, Status
-from .target import Target, resolve_target
+
+#: Where each public name lives: imported on first use, so `runbooks triage` does not pay
+#: for httpx, the probes and every runbook (PEP 562).
+_LAZY = {"NetworkRun": ".books.network", "diagnose": ".books.network", "Budget": ".budget",
+         "CAUSES": ".causes", "Cause": ".causes", "SCHEMA_VERSION": ".result",
+         "Check": ".result", "Report": ".result", "Status": ".result", "Target": ".target",
+         "resolve_target": ".target"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CAUSES",

@@ -64,8 +64,11 @@ def _add_json_option(p: argparse.ArgumentParser) -> None:
                    help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .doctor import DOCTOR_PARAMETERS
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, the options of that one command (the others
+    are listed, without theirs): a `runbooks triage` need not import every runbook."""
+    def wanted(name: str) -> bool:
+        return only is None or only == name
 
     parser = _Parser(prog="runbooks", description="Diagnose and fix Claude Code connection "
                      "failures with executable runbooks.")
@@ -73,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
-    for param in DOCTOR_PARAMETERS.values():
+    if wanted("doctor") or wanted("fix"):
+        from .doctor import DOCTOR_PARAMETERS
+    for param in DOCTOR_PARAMETERS.values() if wanted("doctor") else ():
         if param.name in ("apply", "trust_ca"):  # the doctor diagnoses; `runbooks fix` fixes
             continue
         kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
@@ -91,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fix", help="show the plan that fixes what the doctor finds; --apply "
                        "applies it", description="Run the doctor, then show the fixes for its "
                        "findings as unified diffs. Nothing is written without --apply.")
-    for param in DOCTOR_PARAMETERS.values():
+    for param in DOCTOR_PARAMETERS.values() if wanted("fix") else ():
         if param.name in ("live", "live_model", "samples", "duration", "apply", "trust_ca"):
             continue
         kwargs = {"type": _param_type(param, param.option), "default": param.default,
@@ -162,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # commands whose whole implementation lives in their own module: add_arguments + main
     for name, help_ in PLUGGED.items():
+        if not wanted(name):
+            sub.add_parser(name, help=help_)
+            continue
         module = _plugged(name)
         p = sub.add_parser(name, help=help_, description=(module.__doc__ or "").split("\n\n")[0])
         module.add_arguments(p)
@@ -507,13 +515,12 @@ def _triage_text(args: argparse.Namespace) -> str:
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
-    from .execute import available
+    from .execute import NOTEBOOK_DIR
 
     found = match_message(_triage_text(args))
-    books = available()
 
-    def runbook_of(c) -> str | None:
-        return c.runbook if c.runbook in books else None
+    def runbook_of(c) -> str | None:  # a runbook one can run: its notebook ships
+        return c.runbook if (NOTEBOOK_DIR / f"{c.runbook}.ipynb").is_file() else None
 
     if args.as_json:
         print(json.dumps({"causes": [{"cause": c.code, "title": c.title, "page": doc_url(c.code),
@@ -657,10 +664,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a Windows pipe's code page cannot fail a run
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")
-    parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given in (["--version"], ["-V"]):
+        print(f"runbooks {_version()}")
+        return EXIT_OK
+    first = next((a for a in given if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
     try:
         try:
-            args = parser.parse_args(argv)
+            args = parser.parse_args(given)
         except SystemExit as exit_:  # --help, --version: argparse printed and exits
             sys.stdout.flush()
             return int(exit_.code or 0)

@@ -28,8 +28,8 @@ pytestmark = pytest.mark.client
 ROWS = {
     "timeout-10min": [],
     "timeout-300": [],
-    "proxy-bypassed": [],
-    "proxy-required": ["--proxy", "{proxy}"],
+    "proxy-bypassed": ["--connect-timeout", "1"],  # the direct path is a black hole
+    "proxy-required": ["--connect-timeout", "1", "--proxy", "{proxy}"],
     "key-quoted": [],
     "proxy-shadowed": [],
     # trusting a CA: shown first, applied only with its fingerprint (read from the plan)
