@@ -115,6 +115,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                         "present it: checked against the chain, then trusted with --trust-ca")
     f.add_argument("--proxy", default="", metavar="URL",
                    help="a proxy this network needs (http://host:port): checked, then set")
+    f.add_argument("--shell", choices=("bash", "zsh", "fish"), default="",
+                   help="also export the variables set from this shell's start-up file (a "
+                        "marked block; for clients that read only the environment)")
     f.add_argument("--only", action="append", default=[], metavar="FIX",
                    help="only this fix (repeatable): api-timeout, no-proxy, proxy, "
                         "credential-quotes, proxy-spelling, trust-ca")
@@ -294,7 +297,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
         except FileProblem as exc:
             raise UsageError(f"--ca-file {args.ca_file!r} {exc.reason}") from None
     options = FixOptions(args.target, args.trust_ca.replace(":", "").lower(), args.proxy,
-                         tuple(args.only), os.path.abspath(args.ca_file) if args.ca_file else "")
+                         tuple(args.only), os.path.abspath(args.ca_file) if args.ca_file else "",
+                         args.shell)
     report = run_doctor(values, context=ctx)
     plan = plan_for(ctx, report, options)
     config = user_dir(ctx.env)

@@ -88,6 +88,8 @@ class Fix:
     blocked: str | None = None  # edits exist, but need something first (a confirmation)
     covers: tuple[str, ...] = ()  # other causes that are this one's consequences
     data: dict[str, Any] = field(default_factory=dict)  # facts a caller needs (a fingerprint)
+    #: the variables it sets (for ``--shell``); never shown, never in JSON (a proxy password)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def applicable(self) -> bool:

@@ -57,6 +57,7 @@ class FixOptions:
     proxy: str = ""  # a proxy this network needs (http://host:port), given by the user
     only: tuple[str, ...] = ()  # fix ids to keep (empty: all)
     ca_file: str = ""  # a CA the user has (from IT), to trust instead of one found
+    shell: str = ""  # also export the variables set in this shell's start-up file
 
 
 def settings_path(ctx: Context, scope: str) -> Path:
@@ -96,6 +97,7 @@ class _Writer:
         self.pending: dict[Path, str | None] = {}
         self.original: dict[Path, bytes | None] = {}
         self.scope_of: dict[Path, str] = {}
+        self.vars: dict[str, str] = {}
 
     def _text(self, path: Path) -> str | None:
         if path not in self.pending:
@@ -127,6 +129,7 @@ class _Writer:
         text = self._text(path)
         self.pending[path] = set_env(text, name, value)
         self.scope_of[path] = scope
+        self.vars[name] = value
         return path, scope
 
     def simulate(self) -> dict[str, str]:
@@ -164,7 +167,7 @@ def _one_fix(ctx: Context, options: FixOptions, fid: str, cause: str, summary: s
     problem = check(w.simulate())
     if problem:
         return Fix(fid, cause, summary, manual=f"not applied: {problem}")
-    return Fix(fid, cause, summary, edits=w.edits(hidden), covers=covers)
+    return Fix(fid, cause, summary, edits=w.edits(hidden), covers=covers, env=dict(w.vars))
 
 
 # -- the remedies ------------------------------------------------------------------------------
@@ -387,7 +390,57 @@ def make_plan(ctx: Context, report: Report, options: FixOptions,
             if name not in known:
                 raise UsageError(f"unknown fix {name!r}; fixes: {', '.join(FIX_IDS)}")
         fixes = [f for f in fixes if f.id in options.only]
+    if options.shell:
+        shell_fix = _shell_fix(ctx, options.shell, fixes)
+        if shell_fix is not None:
+            fixes.append(shell_fix)
     return Plan(fixes)
+
+
+def _shell_fix(ctx: Context, shell: str, fixes: list[Fix]) -> Fix | None:
+    """The variables the applicable fixes set, also exported from ``shell``'s start-up file
+    (one marked block, merged with the block a previous run wrote)."""
+    import platform
+
+    from . import shellblock
+
+    if shell not in shellblock.SHELLS:
+        raise UsageError(f"unknown --shell {shell!r}; one of: {', '.join(shellblock.SHELLS)}")
+    env: dict[str, str] = {}
+    skipped = []
+    causes = []
+    for f in fixes:
+        if not f.applicable:
+            continue
+        causes.append(f.cause)
+        for name, value in f.env.items():
+            if name in shellblock.ALLOWED and not shellblock.holds_secret(value):
+                env[name] = value
+            else:
+                skipped.append(name)
+    if not env:
+        return None
+    home = ctx.env.get("HOME") or ctx.env.get("USERPROFILE")
+    if not home:
+        raise UsageError("no home folder (HOME/USERPROFILE) to find the shell start-up file in")
+    path = shellblock.rc_file(shell, Path(home), platform.system())
+    summary = (f"also export {', '.join(env)} from {path} (a marked block; for tools that "
+               "read only the environment)")
+    try:
+        before = path.read_bytes() if path.is_file() else None
+        text = before.decode("utf-8") if before is not None else None
+    except (OSError, UnicodeDecodeError) as exc:
+        return Fix("shell-profile", causes[0], summary, manual=f"{path} cannot be read: {exc}")
+    try:
+        after = shellblock.with_block(text, shell, env)
+    except ValueError as exc:
+        return Fix("shell-profile", causes[0], summary, manual=f"not applied: {exc}")
+    if after.encode("utf-8") == before:
+        return None
+    if skipped:
+        summary += f"; not {', '.join(sorted(set(skipped)))} (can hold a secret)"
+    return Fix("shell-profile", causes[0], summary,
+               edits=[FileEdit(path, before, after.encode("utf-8"), 0o644)])
 
 
 #: The fixes that can be applied, by id (``runbooks fix --only ID``).

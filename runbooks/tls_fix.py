@@ -113,7 +113,7 @@ def trust_ca_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | Non
                    manual="not applied: a shell or managed setting would still win")
     edits = [FileEdit(bundle_path, before, content, 0o644), *w.edits()]
     fix = Fix("trust-ca", "tls.untrusted_issuer", summary, edits=edits,
-              covers=("tls.untrusted_issuer",))
+              covers=("tls.untrusted_issuer",), env={"NODE_EXTRA_CA_CERTS": str(bundle_path)})
     fix.data = {"fingerprint": ca.sha256, "subject": ca.subject}
     if _hex(options.trust_ca) != fp:
         given = (f"the fingerprint given ({options.trust_ca}) is not this CA's; "

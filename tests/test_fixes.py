@@ -192,3 +192,65 @@ def test_runbooks_run_apply_applies_that_runbooks_fixes(lab, tmp_path):
     assert json.loads(settings.read_text())["env"]["API_TIMEOUT_MS"] == "600000", proc.stdout
     assert run_cli("undo", env=env).returncode == 0
     assert not settings.exists()
+
+
+# -- --shell: a marked block in the shell's start-up file -----------------------------------------
+def test_shell_block_replaces_its_own_block_and_merges_what_it_exported():
+    from runbooks import shellblock as sb
+
+    first = sb.with_block("alias ll='ls -l'\n", "bash", {"API_TIMEOUT_MS": "600000"})
+    assert first.startswith("alias ll='ls -l'\n\n" + sb.BEGIN)
+    second = sb.with_block(first + "export EDITOR=vi\n", "bash",
+                           {"NODE_EXTRA_CA_CERTS": "/home/a b/ca.pem"})
+    assert second.count(sb.BEGIN) == 1 and second.endswith("export EDITOR=vi\n")
+    assert sb.block_vars(second) == {"API_TIMEOUT_MS": "600000",
+                                     "NODE_EXTRA_CA_CERTS": "/home/a b/ca.pem"}
+    fish = sb.with_block(None, "fish", {"API_TIMEOUT_MS": "600000"})
+    assert "set -gx API_TIMEOUT_MS 600000" in fish and sb.block_vars(fish)
+    for name, value in (("ANTHROPIC_API_KEY", "sk-ant-x"),
+                        ("HTTPS_PROXY", "http://u:CANARY@proxy:8080")):
+        with pytest.raises(ValueError, match="secret"):
+            sb.block_for("bash", {name: value})
+
+
+@pytest.mark.parametrize("shell, rc", [("bash", ".bashrc"), ("zsh", ".zshrc"),
+                                       ("fish", ".config/fish/config.fish")])
+def test_fix_shell_writes_a_block_a_second_apply_keeps_and_undo_removes(shell, rc, lab):
+    run = lab("timeout-10min")
+    home = Path(os.environ["HOME"])
+    rcfile = home / rc
+    if shell == "bash":
+        rcfile.write_text("# mine\nexport PATH=$PATH:/opt/bin\n")
+    before = rcfile.read_bytes() if rcfile.exists() else None
+    env = clean_subprocess_env(**{**run.env, "HOME": str(home)})
+    shown = run_cli("fix", "--shell", shell, env=env)
+    assert "shell-profile" in shown.stdout and (rcfile.read_bytes() if before else None) == \
+        before, shown.stdout  # a plan only: nothing written
+    proc = run_cli("fix", "--apply", "--shell", shell, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = rcfile.read_text()
+    assert "API_TIMEOUT_MS" in text and (before is None or text.startswith(before.decode()))
+    if shell == "bash":  # a real bash reads it
+        out = subprocess.run(["bash", "-c", f". {rcfile}; echo $API_TIMEOUT_MS"],
+                             capture_output=True, text=True, timeout=10, env={"PATH": "/bin"},
+                             check=False)
+        assert out.stdout.strip() == "600000"
+    again = run_cli("fix", "--apply", "--shell", shell, env=env)
+    assert rcfile.read_text() == text and "Applied" not in again.stdout, again.stdout
+    assert run_cli("undo", env=env).returncode == 0
+    assert (rcfile.read_bytes() if rcfile.exists() else None) == before
+
+
+def test_fix_shell_never_writes_a_proxy_password(lab, tmp_path):
+    """A proxy URL with a password goes to the settings file only, never the shell file."""
+    from runbooks.fixes import Fix
+    from runbooks.remedies import _shell_fix
+    from runbooks.runbook import Context
+
+    ctx = Context.build({"target": "https://api.anthropic.com"})
+    fix = Fix("proxy", "tcp.timeout", "x", edits=[FileEdit(tmp_path / "s.json", None, b"{}")],
+              env={"HTTPS_PROXY": "http://u:CANARY-pw@proxy:8080", "API_TIMEOUT_MS": "600000"})
+    shell_fix = _shell_fix(ctx, "bash", [fix])
+    written = shell_fix.edits[0].after.decode()
+    assert "CANARY" not in written and "API_TIMEOUT_MS" in written
+    assert "not HTTPS_PROXY" in shell_fix.summary
