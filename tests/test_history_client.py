@@ -319,6 +319,12 @@ def _seed_interactive(home: Path, project: Path) -> None:
         "projects": {str(project): {"hasTrustDialogAccepted": True}}}), encoding="utf-8")
 
 
+def _squeezed(text: str) -> str:
+    """The text without blanks: how a terminal draws a gap (a space or a cursor move) depends on
+    the terminal's size and what was on screen before."""
+    return "".join(text.split())
+
+
 def _tui(argv: list[str], env: dict[str, str], cwd: Path, until: str, timeout: float = 45
          ) -> str:
     """Run the interactive client in a pseudo-terminal until ``until`` shows (spaces ignored:
@@ -343,8 +349,11 @@ def _tui(argv: list[str], env: dict[str, str], cwd: Path, until: str, timeout: f
                     out += os.read(fd, 65536)
                 except OSError:
                     break
-            text = re.sub(r"\x1b\[[0-9;?<>=]*[A-Za-z]|\x1b\][^\x07]*\x07", "",
-                          out.decode("utf-8", "replace"))
+            raw = out.decode("utf-8", "replace")
+            # a cursor move to the right draws blanks: keep them as spaces
+            raw = re.sub(r"\x1b\[(\d*)C", lambda m: " " * int(m.group(1) or 1), raw)
+            text = re.sub(r"\x1b\[[0-9;?<>=]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[78]", "",
+                          raw)
             if until.replace(" ", "") in text.replace(" ", ""):
                 time.sleep(0.5)
                 break
@@ -375,7 +384,7 @@ def test_interactive_continue_with_a_prompt_reloads_and_sends_the_prompt(tmp_pat
                       project, "ECONNREFUSED")
     finally:
         lab.stop()
-    assert "API Error: Connection refused" in screen.replace("\n", " "), screen[-800:]
+    assert _squeezed("API Error: Connection refused") in _squeezed(screen), screen[-800:]
     api = ToolAPI()
     try:
         screen = _tui(["--continue", "continue the previous task"],
@@ -404,7 +413,7 @@ def test_interactive_continue_does_not_offer_a_headless_session(records, tmp_pat
                       r.project, "No conversation found to continue")
     finally:
         api.close()
-    assert "No conversation found to continue" in screen, screen[-800:]
+    assert _squeezed("No conversation found to continue") in _squeezed(screen), screen[-800:]
     assert api.bodies == []
 
 
