@@ -11,7 +11,7 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
 - ``on_page_content``: links to the site's own public address (the notebooks' stored output
   holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
   notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
-  transcripts a page includes are kept out of the search index.
+  transcripts and ``runbooks fix`` sessions a page includes are kept out of the search index.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ FIX_PAGE_SEARCH_BOOST = 3
 ERRORS_SEARCH_BOOST = 0.1
 NOTEBOOK_SEARCH_BOOST = 0.2
 REFERENCE_SEARCH_BOOST = 0.3
+#: Reference pages a reader searches for by name rather than by a pasted message: how fixes are
+#: planned, applied and undone is explained there only, while every fix section mentions
+#: `runbooks fix --apply` and `runbooks undo` in passing. They rank as an ordinary page (still
+#: below the fix pages for any message those explain).
+REFERENCE_PAGE_SEARCH_BOOST = {"reference/fixes.md": 1.0}
 
 #: Where a notebook page's styles go, one file per distinct stylesheet (in practice one).
 NOTEBOOK_CSS_DIR = "assets/stylesheets"
@@ -189,18 +194,22 @@ def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
     return _HREF.sub(local, html)
 
 
-# -- doctor transcripts stay out of search ---------------------------------------------------------
+# -- runbook transcripts stay out of search --------------------------------------------------------
 #: An included ``runbooks doctor`` transcript (``docs/examples/doctor-*.txt``): a ``$ …`` command
 #: line, then the doctor's header. Each one holds every check's line, so the words of every
 #: page; and Material appends a wildcard to each term searched (``a*`` matches every "API",
 #: "auth" and "apiKeyHelper" of it). Indexed, a transcript outranks the prose that explains the
-#: message a reader pasted; it is still on the page, only not in the index.
-_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:\$ [^\n]*\n)?'
-                         r"Claude Code connection check · [^\n]+ · [^\n]+\n)")
+#: message a reader pasted; it is still on the page, only not in the index. The same holds for
+#: an included ``runbooks fix`` session (``docs/examples/fix-*.txt``, or its first command): it
+#: repeats ``runbooks fix --apply`` and ``runbooks undo`` on every fix page, which would take a
+#: search for them away from the page that explains them (``reference/fixes.md``).
+_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:'
+                         r"(?:\$ [^\n]*\n)?Claude Code connection check · [^\n]+ · [^\n]+\n"
+                         r"|\$ [^\n]*\brunbooks (?:fix|undo)\b[^\n]*\n))")
 
 
 def unsearchable_transcripts(html: str) -> str:
-    """``html`` with each doctor transcript marked ``data-search-exclude``."""
+    """``html`` with each doctor transcript and fix session marked ``data-search-exclude``."""
     return _TRANSCRIPT.sub('<div class="highlight" data-search-exclude>', html)
 
 
@@ -269,7 +278,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         search = page.meta.setdefault("search", {})
         search.setdefault("boost", FIX_PAGE_SEARCH_BOOST)
     elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
-        page.meta.setdefault("search", {}).setdefault("boost", REFERENCE_SEARCH_BOOST)
+        boost = REFERENCE_PAGE_SEARCH_BOOST.get(page.file.src_uri, REFERENCE_SEARCH_BOOST)
+        page.meta.setdefault("search", {}).setdefault("boost", boost)
     markdown, found = add_messages(markdown, page.file.src_uri)
     _state["anchored"] |= found
     return markdown

@@ -118,7 +118,8 @@ def search_page(browser, served):
                                   "rate-limits/", "errors/", "notebooks/network/",
                                   "notebooks/auth/", "notebooks/timeouts/",
                                   "notebooks/rate-limits/", "reference/cli/", "reference/json/",
-                                  "reference/lab/", "reference/publishing/"])
+                                  "reference/lab/", "reference/publishing/", "reference/fixes/",
+                                  "long-tasks/", "getting-help/"])
 def test_pages_load_clean_and_stay_local(page, served, path):
     page.goto(served + path, wait_until="networkidle")
     assert page.locator("h1").first.is_visible()
@@ -204,6 +205,16 @@ def test_search_takes_a_pasted_message_to_its_fix(search_page, text, fix_page, a
     assert first[0] == "/" + fix_page, f"{text!r}: first result {first[0]}, not /{fix_page}"
     best = next((link.split("#", 1)[1] for link in first[1:] if "#" in link), None)
     assert best in anchors, f"{text!r}: best section #{best}, not one of {sorted(anchors)}"
+
+
+def test_search_for_runbooks_undo_lands_on_the_fixes_reference(search_page):
+    """Every fix section says `runbooks undo`; the page that explains it (when it refuses,
+    going further back) is the fixes reference, and its section on undo comes first."""
+    groups = search(search_page, "runbooks undo")
+    assert search_page.errors == [] and search_page.outside == []
+    assert groups and groups[0][0] == "/reference/fixes/", groups[:3]
+    best = next((link.split("#", 1)[1] for link in groups[0][1:] if "#" in link), None)
+    assert best == "undo", groups[0]
 
 
 def test_error_index_leads_to_the_fix(page, served):

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -58,6 +61,128 @@ def test_fix_sessions_on_the_site_are_current(scenario):
     stored = (ROOT / "docs" / "examples" / f"fix-{scenario}.txt").read_text()
     fresh = fix_output(scenario, FIX_SCENARIOS[scenario])
     assert _unpadded(sanitize(fresh)) == _unpadded(sanitize(stored))
+
+
+def _docs_text() -> dict[str, str]:
+    return {str(p.relative_to(ROOT / "docs")): p.read_text(encoding="utf-8")
+            for p in sorted((ROOT / "docs").rglob("*.md"))}
+
+
+def _section(markdown: str, code: str) -> str:
+    """The part of a page under its ``{ #code }`` heading, up to the next heading."""
+    start = re.search(rf"^#{{1,6}} .*\{{[ \t]*#{re.escape(code)}[ \t}}]", markdown, re.MULTILINE)
+    assert start, f"no heading anchored #{code}"
+    rest = markdown[start.end():]
+    nxt = re.search(r"^#{1,6} ", re.sub(r"```.*?```", lambda m: " " * len(m.group(0)), rest,
+                                         flags=re.DOTALL), re.MULTILINE)
+    return rest[:nxt.start()] if nxt else rest
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs" / "examples").glob("fix-*.txt")),
+                         ids=lambda p: p.stem)
+def test_each_fix_session_is_shown_in_its_causes_section(path):
+    """Every stored `runbooks fix` session is included whole by the section of the page that
+    explains the cause it fixes (the cause named on its first `[fix]`/`[needs]`/`[by hand]`
+    line), inside a collapsible block or not."""
+    cause = re.search(r"^\[(?:fix|needs|by hand)\] [\w-]+ \(([\w.]+)\)", path.read_text(),
+                      re.MULTILINE).group(1)
+    page = CAUSES[cause].page
+    include = f'--8<-- "examples/{path.name}"'
+    assert include in _section(_docs_text()[page], cause), f"{page}#{cause} lacks {include}"
+
+
+def test_fix_sessions_shown_in_part_stop_at_one_command():
+    """A line range of a stored session (`fix-x.txt:1:14`) starts at a command and ends with
+    its exit status: regenerated output that moves the lines fails here, not on the site."""
+    ranges = [(page, m) for page, text in _docs_text().items()
+              for m in re.finditer(r'--8<-- "examples/([^":]+):(\d+):(\d+)"', text)]
+    assert ranges
+    for page, m in ranges:
+        lines = (ROOT / "docs" / "examples" / m.group(1)).read_text().splitlines()
+        part = lines[int(m.group(2)) - 1:int(m.group(3))]
+        assert part[0].startswith("$ ") and re.fullmatch(r"\(exit \d+\)", part[-1]), (page, m[0])
+        assert not any(line.startswith("$ ") for line in part[1:]), (page, m[0])
+
+
+#: The pages added beside the fix pages, and where the nav puts them.
+NAV_PLACES = {"long-tasks.md": "Fixes", "getting-help.md": "Fixes",
+              "reference/fixes.md": "Reference"}
+
+
+def _nav() -> list:
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("", lambda *a: None)
+    return yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_Loader)["nav"]
+
+
+def test_new_pages_are_in_the_nav_where_they_belong():
+    sections = {k: [next(iter(e.values())) for e in v] for item in _nav() if isinstance(item, dict)
+                for k, v in item.items() if isinstance(v, list)}
+    for page, section in NAV_PLACES.items():
+        assert page in sections[section], (page, section)
+    fixes = sections["Fixes"]
+    assert fixes.index("long-tasks.md") == fixes.index("prevention.md") + 1
+    assert fixes.index("getting-help.md") == fixes.index("long-tasks.md") + 1
+
+
+@pytest.mark.parametrize("page", sorted(NAV_PLACES))
+def test_new_pages_are_built_and_in_the_site_nav(site, page):
+    url = page.removesuffix(".md") + "/"
+    html = _html(site, url.rstrip("/"))
+    assert "<h1" in html and "Messages that lead here" not in html  # no cause codes invented
+    home = _html(site, "").split('class="md-nav md-nav--primary"', 1)[1]
+    assert f'href="{url}"' in home, f"the nav on the home page has no link to {url}"
+
+
+def test_home_page_table_points_to_the_new_pages():
+    home = (ROOT / "docs" / "index.md").read_text()
+    table = home.split("## What do you see?", 1)[1].split("\n## ", 1)[0]
+    assert "(long-tasks.md)" in table and "(getting-help.md)" in table
+
+
+@pytest.mark.skipif(sys.platform == "win32" or not shutil.which("bash"), reason="a bash script")
+def test_the_chunked_script_on_the_site_resumes_where_it_stopped(lab, tmp_path):
+    """docs/examples/chunked-review.sh, as long-tasks.md shows it: real `runbooks` (preflight
+    and retry, against the lab), a stand-in `claude -p` that rejects one chunk's key the first
+    time. The failed chunk is left for the next run, which sends only that one."""
+    run = lab("healthy")
+    work, bin_dir = tmp_path / "job", tmp_path / "bin"
+    (work / "src" / "app").mkdir(parents=True)
+    bin_dir.mkdir()
+    for i in range(23):  # three chunks: 10, 10, 3
+        (work / "src" / "app" / f"f{i:02}.ts").write_text("export {}\n")
+    (bin_dir / "runbooks").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m runbooks "$@"\n')
+    (bin_dir / "claude").write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && { echo "2.1.332 (Claude Code)"; exit 0; }\n'
+        'echo "$*" >> calls.log\n'
+        'case "$*" in *f13.ts*) [ -e reject ] && '
+        '{ echo "Invalid API key · Fix external API key" >&2; exit 1; };; esac\n'
+        'echo "review of $#: $*"\n')
+    for exe in bin_dir.iterdir():
+        exe.chmod(0o755)
+    env = clean_subprocess_env(**run.env, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = ROOT / "docs" / "examples" / "chunked-review.sh"
+
+    def once() -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(script)], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+
+    (work / "reject").touch()
+    first = once()
+    assert first.returncode == 1 and "1 chunk(s) failed" in first.stderr, first.stderr
+    assert "not retrying: auth.invalid" in first.stderr  # runbooks retry knew better
+    assert sorted(p.name for p in work.glob("chunk.*.md")) == ["chunk.aaa.md", "chunk.aac.md"]
+    (work / "reject").unlink()
+    second = once()
+    assert second.returncode == 0, second.stderr
+    calls = (work / "calls.log").read_text().splitlines()
+    assert len(calls) == 4 and "f13.ts" in calls[-1]  # 3 chunks, then the failed one alone
+    done = "".join((work / f"chunk.{x}.md").read_text() for x in ("aaa", "aab", "aac"))
+    assert all(f"f{i:02}.ts" in done for i in range(23))
 
 
 def _unpadded(text: str) -> str:
@@ -334,6 +459,13 @@ def test_messages_go_under_cause_headings_only():
 # -- the runbook-backed pages: every cause has a check, every command parses ----------------------
 #: The pages of the API layer, each backed by a runbook of the same name.
 API_PAGES = ("auth.md", "timeouts.md", "rate-limits.md")
+#: Pages without cause codes, and the commands each must show in a ```bash block (so the test
+#: below parses them): fixing, long tasks, getting help.
+NEW_PAGES = {
+    "reference/fixes.md": {"fix", "undo"},
+    "long-tasks.md": {"preflight", "retry", "doctor"},
+    "getting-help.md": {"history", "bundle"},
+}
 #: Modules that only describe causes, or fake them: a code named there is not a check's.
 _NOT_CHECKS = {"causes.py", "sitehooks.py", "examples.py"}
 
@@ -382,17 +514,38 @@ def test_each_cause_on_the_api_pages_is_reported_by_a_check(code):
         f"{code}: no check reports it, and its runbook {CAUSES[code].runbook!r} does not exist")
 
 
+#: ``--8<-- "examples/…"`` (with an optional ``:start:end`` line range), as pymdownx.snippets
+#: includes a file from docs/.
+_INCLUDE = re.compile(r'^[ \t]*--8<--[ \t]+"([^":]+)(?::(\d+):(\d+))?"[ \t]*$', re.MULTILINE)
+
+
+def included(text: str) -> str:
+    """``text`` with each snippet include replaced by the lines it includes."""
+    def expand(m: re.Match) -> str:
+        lines = (ROOT / "docs" / m.group(1)).read_text(encoding="utf-8").splitlines()
+        if m.group(2):
+            lines = lines[int(m.group(2)) - 1:int(m.group(3))]
+        return "\n".join(lines)
+    return _INCLUDE.sub(expand, text)
+
+
 def _bash_blocks(text: str) -> list[str]:
-    """The body of every ```bash fence, tabs and admonitions included (dedented)."""
+    """The body of every ```bash fence, tabs and admonitions included (dedented), with the
+    files it includes (a shell script shown from docs/examples/)."""
     from textwrap import dedent
 
     fence = re.compile(r"^([ \t]*)```bash[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
-    return [dedent(m.group(2)) for m in fence.finditer(text)]
+    return [included(dedent(m.group(2))) for m in fence.finditer(text)]
+
+
+#: Shell words after which a command starts: ``if runbooks preflight; then``.
+_SHELL_KEYWORDS = {"if", "then", "else", "elif", "do", "while", "until", "!", "time"}
 
 
 def runbooks_commands(text: str) -> list[list[str]]:
-    """Every ``runbooks …`` command in the ```bash blocks of ``text``, as argument lists: after
-    a pipe, ``&&``, ``;`` or variable assignments too, up to the next shell operator."""
+    """Every ``runbooks …`` command in the ```bash blocks of ``text`` (included scripts too), as
+    argument lists: after a pipe, ``&&``, ``;``, a shell keyword such as ``if``, or variable
+    assignments too, up to the next shell operator."""
     import shlex
 
     out = []
@@ -408,7 +561,7 @@ def runbooks_commands(text: str) -> list[list[str]]:
             for i, tok in enumerate(tokens):
                 before = tokens[i - 1] if i else None
                 starts = before is None or operator.fullmatch(before) or re.fullmatch(
-                    r"[A-Za-z_]\w*=.*", before)
+                    r"[A-Za-z_]\w*=.*", before) or before in _SHELL_KEYWORDS
                 if tok != "runbooks" or not starts:
                     continue
                 args = []
@@ -424,11 +577,14 @@ def test_the_command_finder_reads_shell_lines():
     text = ("```bash\nrunbooks doctor --live   # a comment --bogus\n"
             "git diff | runbooks retry -- claude -p \"a b\"\n"
             "X=1 runbooks run auth \\\n  -p samples=3 && claude -p hi\n"
-            "echo runbooks is not a command here\n```\n"
-            "    ```bash\n    runbooks triage -\n    ```\n")
+            "echo runbooks is not a command here\n"
+            "if runbooks preflight --quiet; then echo go; fi\n```\n"
+            "    ```bash\n    runbooks triage -\n    ```\n"
+            '```bash\n--8<-- "examples/preflight.sh"\n```\n')
     assert runbooks_commands(text) == [
         ["doctor", "--live"], ["retry", "--", "claude", "-p", "a b"],
-        ["run", "auth", "-p", "samples=3"], ["triage", "-"]]
+        ["run", "auth", "-p", "samples=3"], ["preflight", "--quiet"], ["triage", "-"],
+        ["preflight"], ["retry", "--max", "5", "--", "claude", "-p", "$(cat task.md)"]]
 
 
 def _check_command(args: list[str]) -> None:
@@ -459,6 +615,9 @@ def test_commands_shown_use_options_the_cli_accepts(page):
     commands = runbooks_commands((ROOT / "docs" / page).read_text(encoding="utf-8"))
     if page in API_PAGES:
         assert commands, f"{page} shows no runbooks command"
+    shown = {args[0] for args in commands if args}
+    missing = NEW_PAGES.get(page, set()) - shown
+    assert not missing, f"{page} shows no `runbooks {' / '.join(sorted(missing))}` command"
     bad = []
     for args in commands:
         try:
