@@ -64,6 +64,17 @@ def _add_json_option(p: argparse.ArgumentParser) -> None:
                    help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
 
 
+def _option_kwargs(param: Any) -> dict[str, Any]:
+    """How one doctor parameter looks on the command line (the same for doctor and fix)."""
+    if param.type is bool:  # a switch: --live, --all-projects
+        return {"action": "store_true", "default": param.default, "help": param.help}
+    if param.name == "resolve":  # repeatable on the command line, one string inside
+        return {"type": _param_type(param, param.option), "action": "append", "default": [],
+                "metavar": "HOST:ADDR", "help": param.help}
+    return {"type": _param_type(param, param.option), "default": param.default,
+            "metavar": {str: param.expect, int: "N"}.get(param.type, "S"), "help": param.help}
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; with ``only``, the options of that one command (the others
     are listed, without theirs): a `runbooks triage` need not import every runbook."""
@@ -81,16 +92,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for param in DOCTOR_PARAMETERS.values() if wanted("doctor") else ():
         if param.name in ("apply", "trust_ca"):  # the doctor diagnoses; `runbooks fix` fixes
             continue
-        kwargs: dict[str, Any] = {"type": _param_type(param, param.option),
-                                  "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
-                                  "help": param.help}
-        if param.name == "resolve":  # repeatable on the command line, one string inside
-            kwargs.update(action="append", default=[], metavar="HOST:ADDR")
-        elif param.type is bool:  # a switch: --live
-            kwargs = {"action": "store_true", "default": param.default, "help": param.help}
-        else:
-            kwargs["default"] = param.default
-        d.add_argument(param.option, dest=param.name, **kwargs)
+        d.add_argument(param.option, dest=param.name, **_option_kwargs(param))
     _add_json_option(d)
 
     f = sub.add_parser("fix", help="show the plan that fixes what the doctor finds; --apply "
@@ -99,12 +101,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for param in DOCTOR_PARAMETERS.values() if wanted("fix") else ():
         if param.name in ("live", "live_model", "samples", "duration", "apply", "trust_ca"):
             continue
-        kwargs = {"type": _param_type(param, param.option), "default": param.default,
-                  "metavar": {str: param.expect, int: "N"}.get(param.type, "S"),
-                  "help": param.help}
-        if param.name == "resolve":
-            kwargs.update(action="append", default=[], metavar="HOST:ADDR")
-        f.add_argument(param.option, dest=param.name, **kwargs)
+        f.add_argument(param.option, dest=param.name, **_option_kwargs(param))
     f.add_argument("--apply", action="store_true", help="apply the plan shown (back up first)")
     f.add_argument("--target", choices=("user", "project", "local"), default="user",
                    help="which settings file a new variable goes to (default: %(default)s)")

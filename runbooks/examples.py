@@ -209,6 +209,8 @@ FIX_SCENARIOS = {
     "proxy-shadowed": [],
     "proxy-zscaler": ["--apply:", "--trust-ca", "{fingerprint}"],
     "tls-untrusted": ["--ca-file", "{ca_file}", "--apply:", "--trust-ca", "{fingerprint}"],
+    # the same fix, also exported from a shell's start-up file (stem: fix-proxy-zscaler-bash)
+    "proxy-zscaler+bash": ["--shell", "bash", "--apply:", "--trust-ca", "{fingerprint}"],
 }
 
 
@@ -237,6 +239,7 @@ def fix_output(scenario: str, options: list[str]) -> str:
 
     from .lab import running
 
+    scenario = scenario.split("+")[0]
     with running(scenario) as lab, tempfile.TemporaryDirectory() as tmp:
         home = lab.env.get("HOME") or str(Path(tmp) / "home")
         Path(home).mkdir(exist_ok=True)
@@ -259,7 +262,8 @@ def fix_output(scenario: str, options: list[str]) -> str:
             prefix = f"{shown_env} " if args[0] == "fix" and shown_env else ""
             out.append(f"$ {prefix}runbooks {' '.join(args)}\n{proc.stdout}{proc.stderr}"
                        f"(exit {proc.returncode})\n")
-        return "\n".join(out).replace(home, "~").replace(str(project), ".")
+        # paths the tool shows are already ~/…; a path inside a file's content is absolute
+        return "\n".join(out).replace(home, "/home/me").replace(str(project), ".")
 
 
 #: Commands shown on the site as run against a lab scenario: file stem → (scenario, argv).
@@ -329,7 +333,7 @@ def main() -> int:
         _store(EXAMPLES_DIR / f"doctor-{scenario}.txt", doctor_output(scenario, options),
                f"doctor ← lab {scenario}")
     for scenario, options in FIX_SCENARIOS.items():
-        _store(EXAMPLES_DIR / f"fix-{scenario}.txt", fix_output(scenario, options),
+        _store(EXAMPLES_DIR / f"fix-{scenario.replace('+', '-')}.txt", fix_output(scenario, options),
                f"fix ← lab {scenario}")
     made = [(EXAMPLES_DIR / "proxy-tls-allowlist.txt", allowlist_table, "allowlist")]
     made += [(EXAMPLES_DIR / f"{rid}-{scenario}.txt",

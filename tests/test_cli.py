@@ -193,3 +193,20 @@ def test_list_shows_every_runbook_with_its_parameters(capsys):
         assert f"{rid}: " in out
         for name in cls.PARAMETERS:
             assert f"-p {name}=" in out
+
+
+def test_doctor_switches_are_switches_on_every_command_that_takes_them():
+    """`--live` and `--all-projects` take no value, on `doctor` and on `fix` alike."""
+    from runbooks.cli import build_parser
+    from runbooks.doctor import DOCTOR_PARAMETERS
+
+    parser = build_parser()
+    switches = [p for p in DOCTOR_PARAMETERS.values() if p.type is bool
+                and p.name not in ("apply", "trust_ca")]
+    assert switches
+    for command in ("doctor", "fix"):
+        for p in switches:
+            if command == "fix" and p.name in ("live",):
+                continue
+            args = parser.parse_args([command, p.option])
+            assert getattr(args, p.name) is True, (command, p.option)

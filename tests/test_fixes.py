@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env, run_cli
 
+from runbooks import shellblock as sb
 from runbooks.errors import UsageError
 from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, check_target, undo_last
 from runbooks.jsonedit import EditError, set_env, unset_env
@@ -196,8 +199,6 @@ def test_runbooks_run_apply_applies_that_runbooks_fixes(lab, tmp_path):
 
 # -- --shell: a marked block in the shell's start-up file -----------------------------------------
 def test_shell_block_replaces_its_own_block_and_merges_what_it_exported():
-    from runbooks import shellblock as sb
-
     first = sb.with_block("alias ll='ls -l'\n", "bash", {"API_TIMEOUT_MS": "600000"})
     assert first.startswith("alias ll='ls -l'\n\n" + sb.BEGIN)
     second = sb.with_block(first + "export EDITOR=vi\n", "bash",
@@ -230,15 +231,38 @@ def test_fix_shell_writes_a_block_a_second_apply_keeps_and_undo_removes(shell, r
     assert proc.returncode == 0, proc.stdout + proc.stderr
     text = rcfile.read_text()
     assert "API_TIMEOUT_MS" in text and (before is None or text.startswith(before.decode()))
-    if shell == "bash":  # a real bash reads it
-        out = subprocess.run(["bash", "-c", f". {rcfile}; echo $API_TIMEOUT_MS"],
-                             capture_output=True, text=True, timeout=10, env={"PATH": "/bin"},
-                             check=False)
-        assert out.stdout.strip() == "600000"
+    if shutil.which(shell):  # the real shell reads it
+        assert _sourced(shell, rcfile, "API_TIMEOUT_MS") == "600000"
     again = run_cli("fix", "--apply", "--shell", shell, env=env)
     assert rcfile.read_text() == text and "Applied" not in again.stdout, again.stdout
     assert run_cli("undo", env=env).returncode == 0
     assert (rcfile.read_bytes() if rcfile.exists() else None) == before
+
+
+def _sourced(shell: str, rcfile: Path, name: str) -> str:
+    """``name`` as ``shell`` sees it after reading ``rcfile``."""
+    script = f"source {shlex.quote(str(rcfile))}; printf %s \"${name}\""  # all three
+    out = subprocess.run([shutil.which(shell), "-c", script], capture_output=True, text=True,
+                         timeout=10, env={"PATH": "/usr/bin:/bin", "HOME": str(rcfile.parent)},
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_shell_block_survives_awkward_values_in_the_real_shell(shell, tmp_path):
+    """Spaces, quotes, `$`, backslashes and `~` reach the variable as written (each shell's own
+    quoting), and a second block merges into the first in place."""
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} is not installed here")
+    value = "/tmp/o'brien dir/$HOME/a\\b ~/ca.pem"
+    rc = tmp_path / "rc"
+    rc.write_text(sb.with_block("# mine\n", shell, {"NODE_EXTRA_CA_CERTS": value}))
+    assert _sourced(shell, rc, "NODE_EXTRA_CA_CERTS") == value
+    rc.write_text(sb.with_block(rc.read_text(), shell, {"API_TIMEOUT_MS": "600000"}))
+    assert rc.read_text().startswith("# mine\n") and rc.read_text().count(sb.BEGIN) == 1
+    assert _sourced(shell, rc, "NODE_EXTRA_CA_CERTS") == value
+    assert _sourced(shell, rc, "API_TIMEOUT_MS") == "600000"
 
 
 def test_fix_shell_never_writes_a_proxy_password(lab, tmp_path):

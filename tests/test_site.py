@@ -58,7 +58,7 @@ def test_doctor_examples_on_the_site_are_current(lab, scenario):
 def test_fix_sessions_on_the_site_are_current(scenario):
     """The `runbooks fix` sessions the site shows (plan, apply, second apply, undo) are what
     they print today, run the same way."""
-    stored = (ROOT / "docs" / "examples" / f"fix-{scenario}.txt").read_text()
+    stored = (ROOT / "docs" / "examples" / f"fix-{scenario.replace('+', '-')}.txt").read_text()
     fresh = fix_output(scenario, FIX_SCENARIOS[scenario])
     assert _unpadded(sanitize(fresh)) == _unpadded(sanitize(stored))
 
@@ -324,7 +324,10 @@ def test_doctor_transcripts_are_shown_but_not_searched(site):
     assert not [d["location"] for d in docs if "Claude Code connection check" in d["text"]]
     html = _html(site, "auth")
     assert "Claude Code connection check · doctor" in html
-    assert html.count('<div class="highlight" data-search-exclude>') == 2  # two transcripts
+    included = re.findall(r'--8<-- "examples/(?:doctor|fix)-',
+                          (ROOT / "docs" / "auth.md").read_text(encoding="utf-8"))
+    assert len(included) == 4  # two doctor transcripts, a fix session and a part of it
+    assert html.count('<div class="highlight" data-search-exclude>') == len(included)
 
 
 def test_only_doctor_transcripts_leave_the_search_index():
