@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -199,7 +200,7 @@ class _Kernels:
                 # the kernel's own stderr (ipykernel's start-up and shutdown notices) is not
                 # for users: cell errors still reach the notebook and the run's verdict
                 kw.setdefault("stderr", subprocess.DEVNULL)
-                await super()._async_launch_kernel(kernel_cmd, **kw)
+                await super()._async_launch_kernel(_without_debugger(kernel_cmd), **kw)
 
         return Tracked
 
@@ -216,6 +217,21 @@ class _Kernels:
                     proc.wait(5)
             with contextlib.suppress(Exception):
                 km.cleanup_connection_file()
+
+
+def _without_debugger(cmd: list[str]) -> list[str]:
+    """This interpreter's IPython kernel, started by :mod:`runbooks.kernel` (no debugger, and
+    so without ``-Xfrozen_modules=off``, which only a debugger needs); any other kernel
+    command as it is."""
+    for i in range(1, len(cmd) - 1):
+        if cmd[i:i + 2] == ["-m", "ipykernel_launcher"]:
+            break
+    else:
+        return cmd
+    if os.path.abspath(cmd[0]) != os.path.abspath(sys.executable):  # this venv, not another
+        return cmd
+    flags = [a for a in cmd[1:i] if a != "-Xfrozen_modules=off"]
+    return [cmd[0], *flags, "-m", "runbooks.kernel", *cmd[i + 2:]]
 
 
 @contextlib.contextmanager
@@ -267,11 +283,15 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
                 str(path), str(folder / f"{name}.ipynb"),
                 parameters={**params, "report_path": str(folder / f"{name}.json")},
                 kernel_name="python3", progress_bar=False, log_output=False,
+                # written once, at the end (or at the cell that failed), not after every cell:
+                # a runbook takes seconds, and seven notebooks saved per cell cost a core
+                request_save_on_cell_execute=False,
                 cwd=None,  # here: Claude Code's project settings are read from it
                 kernel_manager_class=kernels.manager_class(),
                 # the kernel talks to us over loopback only; its "TCP without encryption"
                 # notice is not for users
-                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                extra_arguments=["--IPKernelApp.log_level=ERROR",
+                                 "--HistoryManager.enabled=False"])
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             box["error"] = exc
         box["wall"] = time.perf_counter() - t0

@@ -147,7 +147,7 @@ def _kernel_of(parent: int) -> tuple[int, str] | None:
             stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if b"ipykernel_launcher" in b" ".join(args) and int(stat[1]) == parent:
+        if (b"ipykernel_launcher" in args or b"runbooks.kernel" in args) and int(stat[1]) == parent:
             return int(d.name), args[args.index(b"-f") + 1].decode()
     return None
 
@@ -191,3 +191,20 @@ def test_the_timeouts_notebook_draws_its_samples(lab, tmp_path):
     images = [o for c in executed["cells"] for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert images, "no plot in the executed notebook"
+
+
+def test_headless_kernels_start_without_the_debugger_only_for_this_interpreter():
+    """`runbooks run` starts this interpreter's IPython kernel through runbooks.kernel (no
+    debugpy, frozen modules on); a kernel spec naming another interpreter is left as it is."""
+    from runbooks.execute import _without_debugger
+
+    spec = [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "c.json"]
+    assert _without_debugger(spec) == [sys.executable, "-m", "runbooks.kernel", "-f", "c.json"]
+    other = ["/opt/other/python3", "-m", "ipykernel_launcher", "-f", "c.json"]
+    assert _without_debugger(other) == other
+    assert _without_debugger(["julia", "kernel.jl", "c.json"]) == ["julia", "kernel.jl", "c.json"]
+    code = ("import sys; sys.modules['debugpy'] = None; "
+            "import ipykernel.debugger as d; print(d._is_debugpy_available)")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert probe.stdout.strip() == "False"  # how runbooks.kernel turns the debugger off
