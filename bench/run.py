@@ -106,7 +106,7 @@ def main() -> int:
     with running("healthy") as lab:
         env = clean_env(lab.env)
         doc = median_of(5, [*runbooks, "doctor"], env)
-        rows.append(f"| doctor vs healthy lab, all four runbooks (median of 5, from process "
+        rows.append(f"| doctor vs healthy lab, every runbook (median of 5, from process "
                     f"start) | {doc:.2f} s | target ≤ 0.5 s |")
         imp = median_of(5, [sys.executable, "-c", "import runbooks.cli, runbooks.doctor"], env)
         rows.append(f"| … of which interpreter start + imports | {imp:.2f} s | "

@@ -260,11 +260,13 @@ def run_notebook(name: str, params: Mapping[str, Any], output_dir: Path) -> Note
 
 def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
                   group: str | None = None) -> list[NotebookRun]:
-    """Execute several runbooks at once, each in its own kernel and run folder (under one
-    folder named ``group`` when given).
+    """Execute several runbooks at once, each in its own run folder (under one folder named
+    ``group`` when given), and in its own kernel, except that runbooks that never touch the
+    network (``Runbook.OFFLINE``) take turns in one shared kernel, its namespace reset between
+    them: they wait on nothing, so a kernel each would only cost start-up time.
 
-    papermill runs in worker threads; the main thread waits, so Ctrl-C and SIGTERM reach
-    it and it stops every kernel itself (:class:`Interrupted`)."""
+    papermill runs in worker threads, one per kernel; the main thread waits, so Ctrl-C and
+    SIGTERM reach it and it stops every kernel itself (:class:`Interrupted`)."""
     base = _run_folder(Path(output_dir), group) if group else Path(output_dir)
     plans = []
     for name, params in jobs.items():
@@ -274,9 +276,12 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
         plans.append((name, path, folder, params, _Kernels(), {}))
 
     def work(name: str, path: Path, folder: Path, params: Mapping[str, Any], kernels: _Kernels,
-             box: dict[str, Any]) -> None:
+             box: dict[str, Any], shared: _SharedKernel | None = None) -> None:
         import papermill
 
+        how: dict[str, Any] = ({"kernel_manager_class": kernels.manager_class()}
+                               if shared is None else
+                               {"engine_name": _shared_engine(), "shared": shared})
         t0 = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -287,17 +292,33 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
                 # a runbook takes seconds, and seven notebooks saved per cell cost a core
                 request_save_on_cell_execute=False,
                 cwd=None,  # here: Claude Code's project settings are read from it
-                kernel_manager_class=kernels.manager_class(),
                 # the kernel talks to us over loopback only; its "TCP without encryption"
                 # notice is not for users
                 extra_arguments=["--IPKernelApp.log_level=ERROR",
-                                 "--HistoryManager.enabled=False"])
+                                 "--HistoryManager.enabled=False"], **how)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             box["error"] = exc
+            if shared is not None:
+                shared.after_error(exc)
         box["wall"] = time.perf_counter() - t0
 
-    workers = [threading.Thread(target=work, args=plan, name=f"papermill-{plan[0]}",
-                                daemon=True) for plan in plans]
+    def lane(members: list[tuple], kernels: _Kernels) -> None:
+        shared = _SharedKernel(kernels) if len(members) > 1 else None
+        try:
+            for name, path, folder, params, _k, box in members:
+                work(name, path, folder, params, kernels, box, shared)
+        finally:
+            if shared is not None:
+                shared.close()
+
+    lanes = _lanes([plan[0] for plan in plans])
+    lane_kernels = [_Kernels() for _ in lanes]
+    for members, kernels in zip(lanes, lane_kernels, strict=True):
+        for i in members:  # an interrupt stops each plan's kernel through its lane's
+            plans[i] = (*plans[i][:4], kernels, plans[i][5])
+    workers = [threading.Thread(target=lane, args=([plans[i] for i in members], kernels),
+                                name=f"papermill-{plans[members[0]][0]}", daemon=True)
+               for members, kernels in zip(lanes, lane_kernels, strict=True)]
     try:
         with _signals_raise():
             for w in workers:
@@ -324,6 +345,97 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
         out.append(NotebookRun(name, folder, out_nb, report_path, _read_report(report_path),
                                wall, kernel_s, work_s, error))
     return out
+
+
+def _lanes(names: list[str]) -> list[list[int]]:
+    """Which runs share a kernel (indices into ``names``): one kernel for each runbook that
+    may wait on the network, one for all the offline ones."""
+    from .books import RUNBOOKS
+
+    offline = [i for i, n in enumerate(names) if getattr(RUNBOOKS.get(n), "OFFLINE", False)]
+    lanes = [[i] for i in range(len(names)) if i not in offline]
+    return lanes + [offline] if offline else lanes
+
+
+class _SharedKernel:
+    """One kernel that several notebooks run in, one after another (papermill's own client,
+    handed this kernel and its client instead of starting its own)."""
+
+    #: run between two notebooks: the next one starts from an empty namespace, counting its
+    #: cells from 1 (the modules stay imported: that is the point)
+    RESET = "get_ipython().reset(new_session=True)"
+
+    def __init__(self, kernels: _Kernels) -> None:
+        self.kernels = kernels
+        self.km = kernels.manager_class()(kernel_name="python3")
+        self.kc: Any = None
+
+    def prepare(self, client: Any) -> None:
+        """Give papermill's ``client`` this kernel; between notebooks, reset its namespace."""
+        from jupyter_core.utils import run_sync
+
+        if self.kc is not None:
+            client.kc = self.kc
+            reply = run_sync(self.kc.execute_interactive)(self.RESET, silent=True,
+                                                           store_history=False, timeout=30)
+            if reply["content"].get("status") != "ok":
+                raise RuntimeError("the shared kernel could not be reset between runbooks")
+
+    def after_error(self, exc: BaseException) -> None:
+        """A cell that raised leaves the kernel usable; anything else (a dead kernel, a reset
+        that failed) gets the next notebook a new one."""
+        from papermill.exceptions import PapermillExecutionError
+
+        if not isinstance(exc, PapermillExecutionError):
+            self.close()
+            self.km = self.kernels.manager_class()(kernel_name="python3")
+            self.kc = None
+
+    def close(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        if self.kc is not None:
+            with contextlib.suppress(Exception):
+                self.kc.stop_channels()
+        if self.km.has_kernel:
+            with contextlib.suppress(Exception):
+                run_sync(self.km.shutdown_kernel)(now=False)
+        self.kc = None
+
+
+_SHARED_ENGINE = "runbooks-shared-kernel"
+
+
+def _shared_engine() -> str:
+    """papermill's nbclient engine, running in a :class:`_SharedKernel` (registered once)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    if _SHARED_ENGINE in papermill_engines._engines:
+        return _SHARED_ENGINE
+
+    class SharedKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
+                                     stdout_file: Any = None, stderr_file: Any = None,
+                                     start_timeout: int = 60, execution_timeout: Any = None,
+                                     shared: _SharedKernel | None = None, **kwargs: Any) -> Any:
+            assert shared is not None
+            for unused in ("input_path", "timeout", "startup_timeout"):
+                kwargs.pop(unused, None)
+            client = PapermillNotebookClient(
+                nb_man, km=shared.km, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logger, log_output=log_output,
+                stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            shared.prepare(client)
+            try:
+                return client.execute()  # not its kernel: it leaves it running
+            finally:
+                shared.kc = client.kc
+
+    papermill_engines.register(_SHARED_ENGINE, SharedKernelEngine)
+    return _SHARED_ENGINE
 
 
 def _describe_failure(exc: BaseException | None, name: str, out_nb: Path) -> str | None:

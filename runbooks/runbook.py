@@ -167,6 +167,10 @@ class Runbook:
     #: steps that need a working path to the API (a live request): the doctor runs them
     #: after the network runbook, and skips them with its reason when the path is broken
     LIVE_STEPS: ClassVar[tuple[str, ...]] = ()
+    #: its steps read files only, never the network: `runbooks run all` runs such runbooks one
+    #: after another in one shared kernel (each waits on nothing, and a kernel costs a core
+    #: a third of a second to start)
+    OFFLINE: ClassVar[bool] = False
 
     def __init__(self, context: Context, **options: Any) -> None:
         self.ctx = context

@@ -427,3 +427,37 @@ def test_a_rejected_bearer_token_reads_as_not_logged_in(claude, tmp_path, variab
         api.close()
     assert proc.returncode != 0
     assert "Not logged in · Please run /login" in proc.stdout + proc.stderr
+
+
+@client
+def test_print_mode_still_streams(claude, tmp_path):
+    """`claude -p` is headless, not "streaming off" (the seed's claim; long-tasks.md): every
+    message request it sends asks for a stream."""
+    api = FakeAPI()
+    try:
+        proc = ask(claude, lab_env(api.url, tmp_path, ANTHROPIC_API_KEY=K))
+        messages = [s for s in api.seen if s["path"].startswith("/v1/messages")]
+    finally:
+        api.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert messages and all(s["stream"] is True for s in messages), messages
+
+
+#: The client's own words the site quotes (getting-help.md), as its binary holds them.
+QUOTED = ["Report a bug or share your session", "Send feedback to Anthropic or report a bug"]
+
+
+@client
+def test_the_words_the_site_quotes_are_the_clients(claude):
+    binary = Path(claude).resolve()
+    page = (ROOT / "docs" / "getting-help.md").read_text(encoding="utf-8")
+    found = {q: False for q in QUOTED}
+    with binary.open("rb") as f:  # ~400 MB: read in pieces, overlapping by a phrase's length
+        tail = b""
+        while chunk := f.read(1 << 24):
+            buf = tail + chunk
+            found = {q: seen or q.encode() in buf for q, seen in found.items()}
+            tail = buf[-200:]
+    for q in QUOTED:
+        assert f'"{q}"' in page, q
+        assert found[q], f"{q!r} is not in {binary.name}"

@@ -208,3 +208,47 @@ def test_headless_kernels_start_without_the_debugger_only_for_this_interpreter()
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=60, check=True)
     assert probe.stdout.strip() == "False"  # how runbooks.kernel turns the debugger off
+
+
+def test_notebooks_sharing_a_kernel_start_clean_and_survive_a_failure(tmp_path):
+    """The shared kernel of `run all`'s offline runbooks: each notebook starts from an empty
+    namespace counting cells from 1, a cell that raises fails only its own notebook, and the
+    kernel is gone afterwards."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from runbooks.execute import _Kernels, _shared_engine, _SharedKernel
+
+    def notebook(name: str, *sources: str) -> Path:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    first = notebook("first", "import json\nleak = 1", "print('first')")
+    broken = notebook("broken", "raise ValueError('boom')")
+    second = notebook("second", "print(sorted(k for k in ('leak', 'json') if k in dir()))")
+    kernels = _Kernels()
+    shared = _SharedKernel(kernels)
+    outputs = {}
+    try:
+        for path in (first, broken, second):
+            out = tmp_path / f"out-{path.name}"
+            try:
+                papermill.execute_notebook(str(path), str(out), kernel_name="python3",
+                                           progress_bar=False, engine_name=_shared_engine(),
+                                           shared=shared)
+            except PapermillExecutionError as exc:
+                shared.after_error(exc)
+                assert "boom" in str(exc)
+            outputs[path.stem] = nbformat.read(out, as_version=4)
+        pid = kernels.managers[0].provisioner.process.pid
+    finally:
+        shared.close()
+    assert len(kernels.managers) == 1  # one kernel for all three
+    cells = outputs["second"].cells
+    assert cells[0].execution_count == 1 and cells[0].outputs[0]["text"] == "[]\n"
+    assert not _alive(pid)

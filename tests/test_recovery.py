@@ -209,3 +209,21 @@ def test_the_history_example_on_the_site_is_current():
     for stem, (scenario, argv) in COMMAND_EXAMPLES.items():
         stored = (EXAMPLES_DIR / f"{stem}.txt").read_text(encoding="utf-8")
         assert sanitize(command_output(scenario, argv)) == sanitize(stored), stem
+
+
+def test_offline_runbooks_never_open_a_socket(config, monkeypatch):
+    """`Runbook.OFFLINE` lets `runbooks run all` run these two one after another in one kernel:
+    that is only right if they wait on nothing. Every socket is refused while they run."""
+    import socket
+
+    def refuse(*_a, **_k):
+        raise AssertionError("an offline runbook opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    offline = [rid for rid, cls in RUNBOOKS.items() if cls.OFFLINE]
+    assert offline == ["recovery", "debugging"]
+    for rid in offline:
+        report = get(rid).from_parameters(env=_env(config)).run_all()
+        assert not [c for c in report.checks if c.status == Status.ERROR], rid

@@ -57,6 +57,7 @@ class PastEvidence(Runbook):
 
     #: the checks that read the past (others, such as a broken settings file, are present)
     PAST: tuple[str, ...] = ()
+    OFFLINE = True  # Claude Code's records and debug log: files only
 
     @property
     def in_doctor(self) -> bool:
