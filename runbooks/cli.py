@@ -293,6 +293,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
                 raise UsageError(f"--ca-file {args.ca_file!r} holds no PEM certificate")
         except FileProblem as exc:
             raise UsageError(f"--ca-file {args.ca_file!r} {exc.reason}") from None
+    _check_fix_names(args.only)  # before the checks run, not after
     options = FixOptions(args.target, args.trust_ca.replace(":", "").lower(), args.proxy,
                          tuple(args.only), os.path.abspath(args.ca_file) if args.ca_file else "",
                          args.shell)
@@ -323,6 +324,18 @@ def cmd_fix(args: argparse.Namespace) -> int:
             write_atomically(json_file, json.dumps(plan.to_dict(), indent=2) + "\n")
     pending = any(not f.applicable for f in plan.fixes) or (plan.edits and applied is None)
     return EXIT_FINDINGS if pending else EXIT_OK
+
+
+def _check_fix_names(names: Sequence[str]) -> None:
+    """``--only``: a fix that can be applied, or a finding's step by hand (its cause code with
+    dashes, as the plan names it)."""
+    from .causes import CAUSES
+    from .remedies import FIX_IDS
+
+    known = set(FIX_IDS) | {code.replace(".", "-") for code in CAUSES}
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown fix {name!r}; fixes: {', '.join(FIX_IDS)}")
 
 
 def _is_fingerprint(text: str) -> bool:

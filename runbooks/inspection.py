@@ -116,6 +116,10 @@ def _parse(der: bytes):
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         cert = x509.load_der_x509_certificate(der)
         cert.serial_number  # noqa: B018 - parsed here, under the filter, not later
+        try:  # the extensions too: parsed once (and cached), where the warning is emitted
+            cert.extensions  # noqa: B018
+        except ValueError:
+            pass  # a malformed extension: reported where it is read
     return cert
 
 

@@ -57,7 +57,9 @@ class Handshake:
 def _describe(der: bytes) -> CertInfo:
     from cryptography import x509
 
-    cert = x509.load_der_x509_certificate(der)
+    from .inspection import _parse
+
+    cert = _parse(der)  # quietly: a proxy's old root may carry a zero serial
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         sans = [str(v) for v in ext.get_values_for_type(x509.DNSName)] + [

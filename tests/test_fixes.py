@@ -278,3 +278,14 @@ def test_fix_shell_never_writes_a_proxy_password(lab, tmp_path):
     written = shell_fix.edits[0].after.decode()
     assert "CANARY" not in written and "API_TIMEOUT_MS" in written
     assert "not HTTPS_PROXY" in shell_fix.summary
+
+
+@pytest.mark.parametrize("args", [["--only", "bogus"], ["--shell", "tcsh"],
+                                  ["--trust-ca", "abc"]])
+def test_bad_fix_input_stops_before_any_check(args, lab):
+    """Refused before the doctor runs: the lab's API sees no request at all."""
+    run = lab("healthy")
+    proc = run_cli("fix", *args, env=clean_subprocess_env(**{**run.env,
+                                                               "HOME": os.environ["HOME"]}))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert run.parts[0].seen == []

@@ -512,3 +512,34 @@ def test_host_objects_read_like_the_docs():
     h = Host("downloads.claude.ai", role="downloads.claude.ai")
     assert h.title == "Updates host" and "updates" in h.purpose and h.authority == \
         "downloads.claude.ai:443"
+
+
+def test_an_old_root_with_a_zero_serial_parses_without_a_warning():
+    """Old roots in system stores (Debian's Go Daddy Class 2) name their issuer's serial as 0
+    in the Authority Key Identifier: cryptography warns when it parses that extension, which
+    reached the user's terminal from `runbooks fix`. Read quietly (the suite turns every
+    warning into an error)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from runbooks.inspection import CertFacts
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old Root")])
+    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=9000))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier(b"\x01" * 20, [x509.DirectoryName(name)],
+                                                       0), critical=False)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    with pytest.warns(Warning, match="serial number"):  # the certificate is the real thing
+        x509.load_der_x509_certificate(der).extensions  # noqa: B018
+    facts = CertFacts(der)
+    assert facts.is_ca and facts.subject == "CN=Old Root" and facts.name
