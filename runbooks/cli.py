@@ -148,7 +148,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", dest="as_json",
                    help='print {"causes": [...]} ranked best first')
 
-    sub.add_parser("list", help="list the runbooks and their parameters")
+    lst = sub.add_parser("list", help="list the runbooks and their parameters")
+    lst.add_argument("--json", action="store_true", dest="as_json",
+                     help='print {"runbooks": [{"id", "title", "notebook", "offline", '
+                     '"parameters": [...]}]} instead')
 
     rt = sub.add_parser("retry", help="run a command, retrying only failures a retry can fix",
                         usage="runbooks retry [--max N] [--base S] [--cap S] -- COMMAND …")
@@ -492,6 +495,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .execute import available
 
     books = available()
+    if args.as_json:
+        print(json.dumps({"runbooks": [
+            {"id": rid, "title": cls.title,
+             "notebook": str(books[rid]) if rid in books else None, "offline": cls.OFFLINE,
+             "parameters": [{"name": p.name, "type": p.type.__name__, "default": p.default,
+                             "expect": p.expect or p.type.__name__, "help": p.help}
+                            for p in cls.PARAMETERS.values()]}
+            for rid, cls in RUNBOOKS.items()]}, indent=2))
+        return EXIT_OK
     for rid, cls in RUNBOOKS.items():
         where = "" if rid in books else "  (no notebook)"
         print(f"{rid}: {cls.title}{where}")

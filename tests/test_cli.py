@@ -210,3 +210,18 @@ def test_doctor_switches_are_switches_on_every_command_that_takes_them():
                 continue
             args = parser.parse_args([command, p.option])
             assert getattr(args, p.name) is True, (command, p.option)
+
+
+def test_list_json_names_every_runbook_with_its_parameters():
+    import json
+
+    from runbooks.books import RUNBOOKS
+
+    proc = run_cli("list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    listed = {r["id"]: r for r in json.loads(proc.stdout)["runbooks"]}
+    assert list(listed) == list(RUNBOOKS)
+    for rid, cls in RUNBOOKS.items():
+        assert [p["name"] for p in listed[rid]["parameters"]] == list(cls.PARAMETERS)
+        assert listed[rid]["notebook"].endswith(f"{rid}.ipynb")
+    assert {rid for rid, r in listed.items() if r["offline"]} == {"recovery", "debugging"}
