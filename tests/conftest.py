@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,6 +50,14 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
+
+# -- Ctrl-C reaches the processes the tests start -------------------------------------------------
+# A shell that starts the suite in the background (`make test &`, some CI runners) leaves
+# SIGINT ignored, and an ignored signal stays ignored across exec: the tests that press Ctrl-C
+# would then wait on processes that never see it. Python's own handler is reset to the default
+# in each child, as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- a clean environment --------------------------------------------------------------------------

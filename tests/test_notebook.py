@@ -116,16 +116,21 @@ def test_an_interrupted_run_leaves_nothing_behind(lab, tmp_path, sig):
                              "connect_timeout=60", "--output-dir", str(tmp_path / "out")],
                             env=clean_subprocess_env(**run.env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    kernel = None
-    deadline = time.monotonic() + 60
-    while kernel is None and time.monotonic() < deadline:  # wait for its kernel to be working
-        kernel = _kernel_of(proc.pid)
-        time.sleep(0.1)
-    assert kernel, "the run never started a kernel"
-    pid, connection_file = kernel
-    time.sleep(1.0)  # inside the black-holed connect by now
-    proc.send_signal(getattr(signal, sig))
-    out, err = proc.communicate(timeout=30)
+    try:
+        kernel = None
+        deadline = time.monotonic() + 60
+        while kernel is None and time.monotonic() < deadline:  # its kernel is working
+            kernel = _kernel_of(proc.pid)
+            time.sleep(0.1)
+        assert kernel, "the run never started a kernel"
+        pid, connection_file = kernel
+        time.sleep(1.0)  # inside the black-holed connect by now
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=30)
+    finally:  # a failure here must not leave the run behind for later tests to trip on
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
     assert proc.returncode == 128 + getattr(signal, sig), (out, err)
     assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in out + err
     assert not Path(connection_file).exists()
