@@ -590,8 +590,8 @@ def cls_secrets() -> CaseList:
             c.add(f"{slug}-{'-'.join(cmd)}", argv, "secret", env=env, setup=setup, watch=watch,
                   canary=True)
     for slug, argv in [
-        ("triage-key", ["triage", f"API Error: 401 invalid x-api-key sk-ant-api03-{CANARY}"]),
-        ("triage-key-json", ["triage", "--json", f"401 key sk-ant-api03-{CANARY}"]),
+        ("triage-key", ["triage", "API Error: 401 invalid x-api-key sk-ant-api03-@CANARY@"]),
+        ("triage-key-json", ["triage", "--json", "401 key sk-ant-api03-@CANARY@"]),
         ("run-p-base-url-userinfo", ["run", "network", "-p", "base_url=http://u:@CANARY@@@HP@"]),
         ("run-p-base-url-query", ["run", "network", "-p", "base_url=@HEALTHY@/?key=@CANARY@"]),
         ("run-p-settings-inline", ["run", "network", "-p",
