@@ -61,6 +61,15 @@ class Bundle:
     error: str | None = None  # the file as a whole cannot be used: why (and how to fix)
     certs: list[BundleCert] = field(default_factory=list)
     other_blocks: list[str] = field(default_factory=list)  # PEM blocks that are not certificates
+    #: certificates (by index) that are exact copies of roots Claude Code trusts anyway (the
+    #: bundled Mozilla list, the system store): a defect there changes nothing, unless the
+    #: chain needs that very root. A system bundle named in NODE_EXTRA_CA_CERTS holds a few
+    #: expired roots the distribution has not removed yet.
+    copies: set[int] = field(default_factory=set)
+
+    def mark_copies(self, trusted_der: set[bytes]) -> None:
+        self.copies = {c.index for c in self.certs
+                       if c.facts is not None and c.facts.der in trusted_der}
 
     @property
     def problems(self) -> list[str]:
@@ -72,7 +81,7 @@ class Bundle:
         needed = {c.index for c in self.anchoring(chain)} if chain else set()
         out = [self.error] if self.error else []
         for c in self.certs:
-            if c.problem:
+            if c.problem and (c.index not in self.copies or c.index in needed):
                 label = (c.label[:-1] + ", the CA this chain needs)"
                          if c.index in needed and c.facts else c.label)
                 out.append(f"{label} {c.problem}")
@@ -95,7 +104,8 @@ class Bundle:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "error": self.error,
-                "certificates": [c.to_dict() for c in self.certs],
+                "certificates": [{**c.to_dict(), "copy_of_a_trusted_root": c.index in
+                                  self.copies} for c in self.certs],
                 "other_blocks": self.other_blocks}
 
 

@@ -543,3 +543,30 @@ def test_an_old_root_with_a_zero_serial_parses_without_a_warning():
         x509.load_der_x509_certificate(der).extensions  # noqa: B018
     facts = CertFacts(der)
     assert facts.is_ca and facts.subject == "CN=Old Root" and facts.name
+
+
+def test_a_system_bundle_with_stale_roots_is_not_a_finding(lab, tmp_path, certs):
+    """NODE_EXTRA_CA_CERTS pointed at the whole system bundle (common advice, and what some
+    machines export): the expired roots a distribution has not removed yet are copies of
+    roots the client trusts anyway, so they change nothing. Listed, never a finding; a big
+    bundle is listed by its defects only. An expired CA of the user's own is still one."""
+    others = b"".join(_ca_pem(trustme.CA(organization_name=f"Root {i}")) for i in range(10))
+    store = tmp_path / "system.pem"
+    store.write_bytes(certs["expired"] + others)
+    bundle = tmp_path / "ca-certificates.crt"
+    bundle.write_bytes(others + certs["expired"])
+    run = lab("healthy")
+    env = clean_subprocess_env(**{**run.env, "SSL_CERT_FILE": str(store),
+                                  "NODE_EXTRA_CA_CERTS": str(bundle)})
+    checks = _checks(ProxyTlsRun.from_parameters(env=env, **{**FAST, **run.params}))
+    check = checks["tls.bundle"]
+    assert check.status == "pass" and check.cause is None, check.summary
+    assert "11 certificates, 10 valid CAs; 1 expired" in check.summary
+    assert "harmless" in check.summary
+    assert len(check.details["lines"]) == 2 and "a copy of a root already trusted" in \
+        check.details["lines"][0] and "export" not in check.details["lines"][0]
+    assert all(c["copy_of_a_trusted_root"] for c in check.details["certificates"])
+    # the same expired CA, not in any store: the user's own, and a finding
+    store.write_bytes(others)
+    checks = _checks(ProxyTlsRun.from_parameters(env=env, **{**FAST, **run.params}))
+    assert checks["tls.bundle"].cause == "config.ca_file_invalid"

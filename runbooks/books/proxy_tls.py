@@ -32,6 +32,7 @@ from .. import inspection as _insp
 from .. import status as _status
 from ..addr import hostport
 from ..cabundle import Bundle, read_bundle
+from ..files import FileProblem, read_bytes
 from ..params import merge, text
 from ..result import Check, Status
 from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
@@ -108,6 +109,18 @@ class ProxyTlsRun(Runbook):
 
     def _store(self) -> tuple[list[_insp.CertFacts], list[str]]:
         return self.ctx.once("proxy_tls.system_store", lambda: _insp.system_store(self.env))
+
+    def _trusted_der(self) -> set[bytes]:
+        """Every root Claude Code trusts without NODE_EXTRA_CA_CERTS, as DER: the system store
+        and the bundled Mozilla list (certifi holds the same list Node bundles)."""
+        import certifi
+
+        ders = {c.der for c in self._store()[0]}
+        try:
+            ders.update(_insp.pem_blocks(read_bytes(certifi.where(), 4 * 1024 * 1024)))
+        except FileProblem:
+            pass
+        return ders
 
     def _no_tls(self, check_id: str, title: str) -> Check | None:
         """A skip record when there is no TLS on the API path to look at, and why."""
@@ -257,8 +270,10 @@ class ProxyTlsRun(Runbook):
 
         def run() -> Check:
             bundle = self.bundle
+            if any(c.problem for c in bundle.certs):  # only then: the stores cost a parse
+                bundle.mark_copies(self._trusted_der())
             details: dict[str, Any] = bundle.to_dict()
-            details["lines"] = [_cert_line(c) for c in bundle.certs]
+            details["lines"] = _bundle_lines(bundle)
             api = self.api
             tls_known = api.host.scheme == "https" and api.handshake is not None
             chain_failed = tls_known and not api.ok and (api.cause or "").startswith("tls.")
@@ -289,6 +304,11 @@ class ProxyTlsRun(Runbook):
                                  f"at the file `{_RUN}` exports (see CA export). {_NEVER}")
             used = " (it holds the issuer of this chain)" if anchors else ""
             valid = "all valid CAs" if len(bundle.certs) > 1 else "a valid CA"
+            stale = [c for c in bundle.certs if c.problem and c.index in bundle.copies]
+            if stale:
+                valid = (f"{len(bundle.certs) - len(stale)} valid CAs; {len(stale)} expired or "
+                         "unusable, each a copy of a root Claude Code trusts anyway (the system "
+                         "store or its bundled list): harmless")
             return Check(cid, title, Status.PASS,
                          f"NODE_EXTRA_CA_CERTS={path}: {count}, {valid}{used}", details=details)
 
@@ -412,11 +432,27 @@ def _tls_name(rfc4514: str) -> str:
     return friendly_name(rfc4514)
 
 
-def _cert_line(c) -> str:
+#: a bundle this size is listed whole; a larger one (a system bundle) by its defects only
+_LISTED = 10
+
+
+def _bundle_lines(bundle: Bundle) -> list[str]:
+    certs = bundle.certs
+    if len(certs) <= _LISTED:
+        return [_cert_line(c, c.index in bundle.copies) for c in certs]
+    bad = [c for c in certs if c.problem]
+    rest = len(certs) - len(bad)
+    return [_cert_line(c, c.index in bundle.copies) for c in bad] + [
+        f"… and {rest} valid CA{'s' if rest != 1 else ''} (all of them in the JSON report)"]
+
+
+def _cert_line(c, copy: bool = False) -> str:
     if c.facts is None:
         return f"{c.index}. {c.problem}"
     f = c.facts
     state = c.problem or "ok"
+    if c.problem and copy:  # what is wrong, without a fix: there is nothing to do
+        state = c.problem.split(":")[0] + " (a copy of a root already trusted: harmless)"
     return (f"{c.index}. {f.name}: SHA-256 {f.sha256[:23]}…, valid {f.not_before:%Y-%m-%d} → "
             f"{f.not_after:%Y-%m-%d}, {'CA' if f.is_ca else 'not a CA'}: {state}")
 
