@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -476,7 +477,8 @@ def find_credentials(effective: Any, project_dir: Path | str,
         findings.append(Finding(
             "missing", "No credential: neither ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, "
             "CLAUDE_CODE_OAUTH_TOKEN nor an apiKeyHelper is set, and no /login is stored "
-            "in a file here (macOS keeps it in the keychain, not looked at): the client "
+            "in a file here" + (" (macOS keeps it in the keychain, not looked at)"
+                                if sys.platform == "darwin" else "") + ": the client "
             "sends nothing", "run `claude` and /login, or set ANTHROPIC_API_KEY",
             refused=True, client_says=NOT_LOGGED_IN))
 
