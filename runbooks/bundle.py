@@ -327,14 +327,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="PATH",
                         help="the archive to write, .zip or .tar.gz (default: "
                              "claude-code-bundle-<time>.zip here); never overwritten")
-    parser.add_argument("--since", default="7d", metavar="WHEN",
-                        help="how far back to read Claude Code's records: 7d, 12h, 30m, an ISO "
-                             "date or all (default: %(default)s)")
-    parser.add_argument("--all-projects", action="store_true",
-                        help="failures of every project, not only this directory's")
-    parser.add_argument("--project", metavar="DIR",
-                        help="the project whose failures to include (default: "
-                             "$CLAUDE_PROJECT_DIR, else the current directory)")
+    from .history import add_scope_arguments
+
+    add_scope_arguments(parser, "failures")
     parser.add_argument("--debug-log", metavar="FILE",
                         help="the debug log to take error lines from, as --debug-file wrote "
                              "it (default: the newest in ~/.claude/debug)")
@@ -344,11 +339,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .history import checked_since
+    from .history import checked_scope
 
-    checked_since(args.since)
-    if args.all_projects and args.project:
-        raise UsageError("give --project or --all-projects, not both")
+    checked_scope(args)
     if args.output is not None and not args.output.strip():
         raise UsageError("--output is empty: name the archive file")
     out = Path(args.output) if args.output else default_output()

@@ -694,15 +694,32 @@ def intermittent(hist: History) -> Intermittent | None:
 
 
 # -- the command --------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_scope_arguments(parser: argparse.ArgumentParser, what: str = "sessions") -> None:
+    """--since, --all-projects, --project: which of Claude Code's records to read (`history`,
+    `bundle`); :func:`checked_scope` checks them."""
     parser.add_argument("--since", default=DEFAULT_SINCE, metavar="WHEN",
                         help="how far back: 7d, 12h, 30m, an ISO date (UTC) or all "
                              "(default: %(default)s)")
     parser.add_argument("--all-projects", action="store_true",
-                        help="every project's sessions, not only this directory's")
+                        help=f"every project's {what}, not only this directory's")
     parser.add_argument("--project", metavar="DIR",
-                        help="the sessions of the project launched in DIR (default: "
+                        help=f"the {what} of the project launched in DIR (default: "
                              "$CLAUDE_PROJECT_DIR, else the current directory)")
+
+
+def checked_scope(args: argparse.Namespace) -> float | None:
+    """The options of :func:`add_scope_arguments`, checked (one line, exit 2 on a bad one);
+    the ``since`` cut-off."""
+    since = checked_since(args.since)
+    if args.all_projects and args.project:
+        raise UsageError("give --project or --all-projects, not both")
+    if args.project is not None and not args.project.strip():
+        raise UsageError("--project is empty: give a directory")
+    return since
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_scope_arguments(parser)
     parser.add_argument("--config-dir", metavar="DIR",
                         help="Claude Code's folder (default: $CLAUDE_CONFIG_DIR, else ~/.claude)")
     parser.add_argument("--max-files", type=int, default=MAX_FILES, metavar="N",
@@ -721,13 +738,9 @@ def checked_since(raw: str, option: str = "--since") -> float | None:
 def main(args: argparse.Namespace) -> int:
     from .masking import register_env
 
-    since = checked_since(args.since)
-    if args.all_projects and args.project:
-        raise UsageError("give --project or --all-projects, not both")
+    since = checked_scope(args)
     if not 1 <= args.max_files <= 100_000:
         raise UsageError(f"--max-files {args.max_files}: expected a whole number in [1, 100000]")
-    if args.project is not None and not args.project.strip():
-        raise UsageError("--project is empty: give a directory")
     register_env(os.environ)
     _register_settings_secrets()
     hist = read_history(config_dir=args.config_dir, project=args.project,

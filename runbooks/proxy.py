@@ -529,6 +529,18 @@ class Tunnel:
         return h.get("proxy-agent") or h.get("server") or h.get("via")
 
 
+def _connect_request(proxy: ProxyChoice, host: str, port: int) -> bytes:
+    """The CONNECT a client sends for ``host:port``, with the URL's Basic credentials (as the
+    client sends them; never anything else)."""
+    authority = hostport(host, port)
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
+             "User-Agent: claude-code-runbooks (connection diagnosis)"]
+    if proxy.username is not None:
+        token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
+        lines.append(f"Proxy-Authorization: Basic {token}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def _read_head(sock: socket.socket, deadline: float) -> bytes:
     buf = b""
     while b"\r\n\r\n" not in buf:
@@ -556,14 +568,8 @@ def connect_through(proxy: ProxyChoice, address: str, host: str, port: int,
     except OSError as exc:
         return Tunnel(False, time.perf_counter() - start,
                       fault=_proxy_fault(classify_connect(exc, connect_s)))
-    authority = hostport(host, port)
-    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
-             "User-Agent: claude-code-runbooks (connection diagnosis)"]
-    if proxy.username is not None:
-        token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
-        lines.append(f"Proxy-Authorization: Basic {token}")
     try:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.sendall(_connect_request(proxy, host, port))
         head = _read_head(sock, time.perf_counter() + read_s)
     except TimeoutError:
         sock.close()
@@ -588,7 +594,7 @@ def connect_through(proxy: ProxyChoice, address: str, host: str, port: int,
         result.sock = sock
         return result
     sock.close()
-    result.fault = _refusal(proxy, status, reason, headers, authority)
+    result.fault = _refusal(proxy, status, reason, headers, hostport(host, port))
     return result
 
 
@@ -672,14 +678,8 @@ def auth_challenges(proxy: ProxyChoice, address: str, host: str, port: int,
         sock = open_connection(address, proxy.port, connect_s)
     except OSError:
         return []
-    authority = hostport(host, port)
-    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}",
-             "User-Agent: claude-code-runbooks (connection diagnosis)"]
-    if proxy.username is not None:
-        token = base64.b64encode(f"{proxy.username}:{proxy.password}".encode()).decode()
-        lines.append(f"Proxy-Authorization: Basic {token}")
     try:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        sock.sendall(_connect_request(proxy, host, port))
         head = _read_head(sock, time.perf_counter() + read_s)
     except OSError:  # a timeout too: no challenge to read
         return []

@@ -121,6 +121,23 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
                           cwd=cwd, check=False)
 
 
+def claude_bin() -> str:
+    """The pinned real client (:func:`clientrecords.claude_path`); a test that needs it
+    fails, saying how to install it."""
+    from clientrecords import claude_path
+
+    path = claude_path()
+    if path is None:
+        pytest.fail("the real client is not installed: run `make client` (or set "
+                    "RUNBOOKS_CLAUDE, or deselect with -m 'not client')")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def claude() -> str:
+    return claude_bin()
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
     """The site, built once per session with ``mkdocs build --strict``."""

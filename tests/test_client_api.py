@@ -45,17 +45,6 @@ client = pytest.mark.client
 pytestmark = pytest.mark.xdist_group("client-api")
 
 
-@pytest.fixture(scope="module")
-def claude() -> str:
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    path = str(ROOT / path)
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client` "
-                    "(or deselect with -m 'not client')")
-    return path
-
-
 def ask(claude: str, env: dict[str, str], cwd: Path | None = None,
         timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([claude, "-p", "hello"], env=env, cwd=cwd, capture_output=True,

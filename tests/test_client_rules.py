@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_subprocess_env
+from conftest import claude_bin, clean_subprocess_env
 
 from runbooks.lab import sandbox
 from runbooks.lab.api import LAB_REPLY, FakeAPI
@@ -83,19 +83,9 @@ class Rig:
         return f"{host}:{port}"
 
 
-def _claude_path() -> str:
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    path = str(ROOT / path)
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client` "
-                    "(or deselect with -m 'not client')")
-    return path
-
-
 @pytest.fixture(scope="module")
 def rig() -> Iterator[Rig]:
-    claude = _claude_path()
+    claude = claude_bin()
     work = Path(tempfile.mkdtemp(prefix="runbooks-client-rules-"))
     pki = LabPKI(work)
     apis = {"api0": FakeAPI(), "api1": FakeAPI(), "api2": FakeAPI(),

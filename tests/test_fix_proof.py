@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_subprocess_env
+from conftest import clean_subprocess_env
 
 from runbooks.causes import match_message
 from runbooks.examples import fix_facts
@@ -36,15 +35,6 @@ ROWS = {
     "proxy-zscaler": ["--apply:", "--trust-ca", "{fingerprint}"],
     "tls-untrusted": ["--ca-file", "{ca_file}", "--apply:", "--trust-ca", "{fingerprint}"],
 }
-
-
-@pytest.fixture(scope="module")
-def claude() -> str:
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client`")
-    return path
 
 
 def _snapshot(*roots: Path) -> dict[str, str]:

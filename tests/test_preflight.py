@@ -63,15 +63,6 @@ def _client_on_path(tmp_path: Path, claude: str, run) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def claude() -> str:
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client`")
-    return path
-
-
 @pytest.mark.client
 @pytest.mark.skipif(sys.platform == "win32" or not shutil.which("bash"), reason="bash example")
 @pytest.mark.parametrize("scenario, ok", [("healthy", True), ("refused", False)])

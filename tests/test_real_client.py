@@ -7,28 +7,16 @@ run with a temporary HOME and settings that keep it on loopback.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_subprocess_env
+from conftest import clean_subprocess_env
 
 from runbooks.causes import match_message
 from runbooks.lab.api import LAB_REPLY
 
 pytestmark = pytest.mark.client
-
-
-@pytest.fixture(scope="module")
-def claude() -> str:
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    path = str(ROOT / path)  # a relative path is the repository's (tests run elsewhere)
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client` "
-                    "(or deselect with -m 'not client')")
-    return path
 
 
 def _ask(claude: str, lab, tmp_path: Path) -> subprocess.CompletedProcess:

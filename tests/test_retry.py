@@ -7,10 +7,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_subprocess_env
+from conftest import clean_subprocess_env
 
 from runbooks.lab.api import LAB_REPLY, FakeAPI
 from runbooks.retry import backoff, decide
@@ -68,17 +67,6 @@ def test_output_and_stdin_pass_through_untouched():
                   "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())",
                   env=clean_subprocess_env(), stdin=data)
     assert proc.returncode == 0 and proc.stdout == data
-
-
-@pytest.fixture(scope="module")
-def claude() -> str:
-    import os
-
-    path = os.environ.get("RUNBOOKS_CLAUDE") or str(
-        ROOT / ".venv" / "claude-code" / "node_modules" / ".bin" / "claude")
-    if not Path(path).exists():
-        pytest.fail(f"the real client is not installed at {path}: run `make client`")
-    return path
 
 
 def _flip_after(api: FakeAPI, posts: int, behaviour: str) -> threading.Thread:
