@@ -283,23 +283,16 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
                                if shared is None else
                                {"engine_name": _shared_engine(), "shared": shared})
         t0 = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(path), str(folder / f"{name}.ipynb"),
-                parameters={**params, "report_path": str(folder / f"{name}.json")},
-                kernel_name="python3", progress_bar=False, log_output=False,
-                # written once, at the end (or at the cell that failed), not after every cell:
-                # a runbook takes seconds, and seven notebooks saved per cell cost a core
-                request_save_on_cell_execute=False,
-                cwd=None,  # here: Claude Code's project settings are read from it
-                # the kernel talks to us over loopback only; its "TCP without encryption"
-                # notice is not for users
-                extra_arguments=["--IPKernelApp.log_level=ERROR",
-                                 "--HistoryManager.enabled=False"], **how)
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            box["error"] = exc
-            if shared is not None:
-                shared.after_error(exc)
+        for attempt in (1, 2):
+            try:
+                _execute(papermill, name, path, folder, params, how)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                if shared is not None:
+                    shared.after_error(exc)
+                if attempt == 1 and _never_started(exc):
+                    continue  # a new kernel, once: its ports were taken, or it died starting
+                box["error"] = exc
+            break
         box["wall"] = time.perf_counter() - t0
 
     def lane(members: list[tuple], kernels: _Kernels) -> None:
@@ -345,6 +338,29 @@ def run_notebooks(jobs: Mapping[str, Mapping[str, Any]], output_dir: Path,
         out.append(NotebookRun(name, folder, out_nb, report_path, _read_report(report_path),
                                wall, kernel_s, work_s, error))
     return out
+
+
+def _execute(papermill: Any, name: str, path: Path, folder: Path,
+             params: Mapping[str, Any], how: Mapping[str, Any]) -> None:
+    papermill.execute_notebook(
+        str(path), str(folder / f"{name}.ipynb"),
+        parameters={**params, "report_path": str(folder / f"{name}.json")},
+        kernel_name="python3", progress_bar=False, log_output=False,
+        # written once, at the end (or at the cell that failed), not after every cell: a
+        # runbook takes seconds, and seven notebooks saved per cell cost a core
+        request_save_on_cell_execute=False,
+        cwd=None,  # here: Claude Code's project settings are read from it
+        # the kernel talks to us over loopback only; its "TCP without encryption" notice is
+        # not for users
+        extra_arguments=["--IPKernelApp.log_level=ERROR", "--HistoryManager.enabled=False"],
+        **how)
+
+
+def _never_started(exc: BaseException) -> bool:
+    """The kernel died before it answered its first request: no cell ran, nothing was
+    measured, and a new kernel will do (a port jupyter_client chose may have been taken
+    meanwhile by another process, on a busy machine)."""
+    return isinstance(exc, RuntimeError) and "died before replying to kernel_info" in str(exc)
 
 
 def _lanes(names: list[str]) -> list[list[int]]:

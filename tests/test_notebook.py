@@ -33,6 +33,7 @@ def test_runbook_runs_headless_against_the_lab(lab, tmp_path, scenario, causes):
     assert proc.returncode == (1 if causes else 0), proc.stdout + proc.stderr
     folder = _run_folder(proc.stdout)
     assert folder.parent == tmp_path / "out" and folder.name.startswith("network-")
+    assert (folder / "network.json").is_file(), proc.stdout + proc.stderr
     report = json.loads((folder / "network.json").read_text())
     assert report["causes"] == causes and report["schema_version"] == 1
     assert "kernel start" in proc.stdout
@@ -257,3 +258,36 @@ def test_notebooks_sharing_a_kernel_start_clean_and_survive_a_failure(tmp_path):
     cells = outputs["second"].cells
     assert cells[0].execution_count == 1 and cells[0].outputs[0]["text"] == "[]\n"
     assert not _alive(pid)
+
+
+_DIES = """
+import sys
+from pathlib import Path
+from runbooks import execute
+
+real, starts, dies = execute._without_debugger, [], int(sys.argv[2])
+
+def flaky(cmd):
+    starts.append(cmd)
+    return [sys.executable, "-c", "raise SystemExit(3)"] if len(starts) <= dies else real(cmd)
+
+execute._without_debugger = flaky
+(run,) = execute.run_notebooks({"recovery": {"since": "1h"}}, Path(sys.argv[1]))
+print(len(starts), run.report_path.is_file(), run.error)
+"""
+
+
+@pytest.mark.parametrize("dies, starts, report, error", [
+    (1, 2, True, None),  # a second kernel does the run
+    (2, 2, False, "died before replying to kernel_info"),  # once only: then it is the error
+])
+def test_a_kernel_that_dies_starting_is_replaced_once(tmp_path, dies, starts, report, error):
+    """A kernel that dies before answering (its ports taken meanwhile, say) costs a second
+    kernel, not the run."""
+    proc = subprocess.run([sys.executable, "-c", _DIES, str(tmp_path), str(dies)],
+                          capture_output=True, text=True, timeout=120,
+                          env=clean_subprocess_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    got_starts, got_report, got_error = proc.stdout.strip().split(" ", 2)
+    assert (int(got_starts), got_report == "True") == (starts, report)
+    assert (error or "None") in got_error
