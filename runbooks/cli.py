@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import json
 import os
 import signal
@@ -367,22 +368,28 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """``-f FILE`` then ``-y YAML``, later ones overriding earlier, as papermill reads them."""
+    """``-f FILE`` then ``-y YAML``, later ones overriding earlier, as papermill reads them:
+    a mapping of NAME: value, each value one scalar. Aliases (``*name``) are refused before
+    anything is expanded (a kilobyte of them is a billion values), and so are lists and
+    mappings as values; dates stay the text they are (what papermill hands the notebook)."""
     import yaml
 
     from .files import FileProblem, read_text
+    from .params import shown
 
     texts: list[tuple[str, str]] = []
     for path in args.parameters_file:
         try:
-            texts.append((f"-f {path!r}", read_text(path, 1024 * 1024)))
+            texts.append((f"-f {shown(path)}", read_text(path, 1024 * 1024)))
         except FileProblem as exc:
-            raise UsageError(f"parameters file {path!r} {exc.reason}") from None
-    texts += [(f"-y {raw[:40]!r}", raw) for raw in args.parameters_yaml]
+            raise UsageError(f"parameters file {shown(path)} {exc.reason}") from None
+    texts += [(f"-y {shown(raw)}", raw) for raw in args.parameters_yaml]
     out: dict[str, Any] = {}
     for label, raw in texts:
         try:
-            data = yaml.safe_load(raw) or {}
+            data = yaml.load(raw, Loader=_parameters_loader()) or {}  # a SafeLoader
+        except _NotAParameter as exc:
+            raise UsageError(f"{label}: {exc}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark else ""
@@ -393,8 +400,40 @@ def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+class _NotAParameter(Exception):
+    pass
+
+
+@functools.cache
+def _parameters_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing at the event, before anything is built: an alias,
+        and a list or mapping below the top-level mapping."""
+
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            line = f" (line {event.start_mark.line + 1})"
+            if isinstance(event, yaml.AliasEvent):
+                raise _NotAParameter(f"YAML aliases (*{event.anchor}) are not accepted in "
+                                     f"parameters{line}")
+            if parent is not None and isinstance(event, (yaml.SequenceStartEvent,
+                                                         yaml.MappingStartEvent)):
+                kind = "a list" if isinstance(event, yaml.SequenceStartEvent) else "a mapping"
+                raise _NotAParameter(f"a parameter is one value, not {kind}{line}")
+            return super().compose_node(parent, index)
+
+    # a date stays text: what papermill writes into the notebook for one, and what `since` reads
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return Loader
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
+    from .params import shown
 
     names = list(available()) if args.runbook == "all" else [args.runbook]
     for name in names:
@@ -403,7 +442,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for item in args.parameter:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise UsageError(f"bad parameter {item!r}: expected NAME=VALUE")
+            raise UsageError(f"bad parameter {shown(item)}: expected NAME=VALUE")
         raw[name.strip()] = value
     for name in ("base_url", "settings", "trust_ca"):
         if getattr(args, name) is not None:
@@ -468,11 +507,12 @@ def _declared_by(name: str, raw: dict[str, str], typed: dict[str, Any], several:
 
 def _all_known(names: list[str], raw: dict[str, str], typed: dict[str, Any]) -> None:
     from .books import get
+    from .params import shown
 
     known = {p for n in names for p in get(n).PARAMETERS}
     for key in (*raw, *typed):
         if key not in known:
-            raise UsageError(f"unknown parameter {key!r} for any runbook; valid: "
+            raise UsageError(f"unknown parameter {shown(key)} for any runbook; valid: "
                              f"{', '.join(sorted(known))}")
 
 

@@ -13,4 +13,8 @@ class RunbooksError(Exception):
 
 class UsageError(RunbooksError):
     """Bad input from the user: unknown runbook, bad parameter, malformed URL,
-    unreadable file. The CLI prints it as one line and exits 2."""
+    unreadable file. The CLI prints it as one line and exits 2; a notebook cell shows it as
+    one line too (IPython renders :meth:`_render_traceback_` instead of a traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]

@@ -129,11 +129,12 @@ def parameters_source(runbook: str) -> str:
     """The notebook's parameters cell, written from the runbook's own table (so the two
     cannot drift: ``make examples`` rewrites the cell, the parity test checks it)."""
     from .books import get
+    from .runbook import REPORT_PATH
 
     lines = []
     for p in get(runbook).PARAMETERS.values():
         lines.append(f"{p.name}: {p.type.__name__} = {p.default!r}  # {p.help}")
-    lines.append('report_path: str = ""  # write the JSON report here (empty: do not write)')
+    lines.append(f'{REPORT_PATH.name}: str = ""  # {REPORT_PATH.help}')
     return "\n".join(lines)
 
 

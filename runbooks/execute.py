@@ -103,14 +103,16 @@ def parameters(name: str) -> dict[str, Param]:
 
 
 def _refuse_secrets(values: Mapping[str, Any]) -> None:
+    from .params import shown
+
     settings = values.get("settings")
     if isinstance(settings, str) and settings.lstrip().startswith("{"):
         raise UsageError("inline settings JSON as a parameter would be stored in the notebook "
                          "(it can hold keys): put it in a file and pass its path")
     for key, value in values.items():
         if isinstance(value, str) and _KEY_SHAPED.search(value):
-            raise UsageError(f"parameter {key!r} looks like a credential: secrets are never "
-                             "parameters (they are read from the environment, never stored)")
+            raise UsageError(f"parameter {shown(key)} looks like a credential: secrets are "
+                             "never parameters (they are read from the environment, never stored)")
 
 
 def coerce(name: str, raw: Mapping[str, str], typed: Mapping[str, Any] | None = None
@@ -118,14 +120,14 @@ def coerce(name: str, raw: Mapping[str, str], typed: Mapping[str, Any] | None = 
     """Check ``raw`` (``-p name=value`` strings) and ``typed`` (values from ``-y``/``-f``
     YAML) against runbook ``name``'s table; return the values to hand to papermill."""
     from .books import get
-    from .params import parse_all
+    from .params import parse_all, shown
 
     table = get(name).PARAMETERS
     _refuse_secrets({**raw, **(typed or {})})
     out: dict[str, Any] = {}
     for key, value in (typed or {}).items():
         if key not in table:
-            raise UsageError(f"unknown parameter {key!r} for runbook {name!r}; "
+            raise UsageError(f"unknown parameter {shown(key)} for runbook {name!r}; "
                              f"valid: {', '.join(table)}")
         out[key] = table[key].check(value)
     out.update(parse_all(table, raw, name))

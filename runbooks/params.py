@@ -1,25 +1,49 @@
 """Runbook parameters: one table per runbook, one set of rules for every way in.
 
-A parameter arrives three ways: as a ``runbooks doctor --connect-timeout 3`` option, as
-``runbooks run network -p connect_timeout=3`` (a string, checked before any kernel starts),
-and inside a notebook (a typed value papermill injected). All three go through the same
-:class:`Param`: ``parse`` turns the command line's string into a value, ``check`` validates a
-typed value. Both raise :class:`~runbooks.errors.UsageError` with one line naming the bad
-value and what would be valid.
+A parameter arrives four ways: as a ``runbooks doctor --connect-timeout 3`` option, as
+``runbooks run network -p connect_timeout=3`` or ``-y``/``-f`` YAML (checked before any kernel
+starts), and inside a notebook: whatever papermill injected (``-p apply false`` hands the
+notebook the string ``"false"``, ``-p samples 3`` the int 3, ``-p x None`` None) or the
+parameters cell as edited in Jupyter. All of them go through one function,
+:meth:`Param.check`, which reads any of those values by the same rules:
+
+- ``None`` is the parameter's default;
+- a string is read as the command line reads it: ``true``/``yes``/``on``/``1`` and
+  ``false``/``no``/``off``/``0`` (any case) for a flag, a number for a number;
+- a flag also takes a bool, or the int 0 or 1; a number of seconds an int or a float; a whole
+  number an int (never a bool, never 3.0); text a string, or an int (the digits papermill read
+  as a number);
+- text never holds NUL, another control character (tab, newline and carriage return aside)
+  or a lone surrogate.
+
+Anything else raises :class:`~runbooks.errors.UsageError` with one line naming the parameter,
+at most :data:`SHOWN` characters of its value (masked), and what would be valid.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["Param", "check_all", "flag", "integer", "parse_all", "seconds", "text"]
+__all__ = ["SHOWN", "Param", "check_all", "flag", "integer", "parse_all", "seconds", "shown",
+           "text"]
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+#: How a flag may be spelled, besides true and false (any case; a bool, 0 or 1 too).
+FLAG_SPELLINGS = "yes/no, on/off, 1/0, any case"
+#: The most characters of a value an error message shows (masked first, then cut).
+SHOWN = 60
+#: Text longer than this is only counted, never shown: no parameter is this long (a path is
+#: at most 4,096 bytes), and masking stays cheap.
+_MASKED_AT_MOST = 4096
+#: Control characters no text parameter may hold: all but tab, newline and carriage return
+#: (inline settings JSON has those).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -41,42 +65,111 @@ class Param:
         return "--" + self.name.replace("_", "-")
 
     def parse(self, raw: str, via: str = "") -> Any:
-        """A command-line string → a checked value."""
-        where = via or f"parameter {self.name}"
-        if self.type is bool:
-            low = raw.strip().lower()
-            if low not in _TRUE + _FALSE:
-                raise UsageError(f"{where}={raw!r}: expected true or false")
-            value: Any = low in _TRUE
-        elif self.type in (float, int):
-            try:
-                value = self.type(raw.strip())
-            except ValueError:
-                raise UsageError(f"{where}={raw!r}: expected {self.expect or self.type.__name__}"
-                                 ) from None
-        else:
-            value = raw
-        return self.check(value, where)
+        """A command-line string → a checked value (the same rules as :meth:`check`)."""
+        return self.check(raw, via)
 
     def check(self, value: Any, via: str = "") -> Any:
-        """A typed value (from a notebook, or :meth:`parse`) → the checked value."""
+        """Any value a parameter can be handed (a command-line string, a YAML value, what
+        papermill injected, a Jupyter edit) → the checked value; None is the default."""
         where = via or f"parameter {self.name}"
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, self.type) or (self.type is not bool and isinstance(value, bool)):
-            raise UsageError(f"{where}={value!r}: expected {self.expect or self.type.__name__}")
+        if value is None:
+            return self.default
+        value = self._typed(value, where)
         if self.validate is None:
             return value
         try:
             return self.validate(value)
         except ValueError as exc:
-            raise UsageError(f"{where}={_shown(value)}: {exc}") from None
+            raise UsageError(f"{where}={shown(value)}: {exc}") from None
+
+    def _typed(self, value: Any, where: str) -> Any:
+        expect = self.expect or self.type.__name__
+
+        def refused(why: str = "") -> UsageError:
+            return UsageError(f"{where}={shown(value)}: expected {expect}{why}")
+
+        kind = self.type
+        if isinstance(value, str):
+            _check_text(value, where)
+            if kind is str:
+                return value
+            raw = value.strip()
+            if kind is bool:
+                low = raw.lower()
+                if low in _TRUE + _FALSE:
+                    return low in _TRUE
+                raise refused(f" ({FLAG_SPELLINGS})")
+            try:
+                return kind(raw)
+            except (ValueError, OverflowError):  # int() of 5,000 digits, float("1e999") is inf
+                raise refused() from None
+        if isinstance(value, bool):
+            if kind is bool:
+                return value
+            raise refused(_AS_TEXT if kind is str else "")
+        if isinstance(value, int):
+            if kind is int or (kind is bool and value in (0, 1)):
+                return kind(value)
+            try:
+                if kind is float:
+                    return float(value)
+                if kind is str:
+                    return str(value)  # the digits papermill's -p read as a number
+            except (OverflowError, ValueError):
+                pass
+            raise refused(f" ({FLAG_SPELLINGS})" if kind is bool else "")
+        if isinstance(value, float) and kind is float:
+            return value
+        raise refused(_AS_TEXT if kind is str and isinstance(value, float) else
+                      f" ({FLAG_SPELLINGS})" if kind is bool else "")
 
 
-def _shown(value: Any) -> str:
-    from .masking import mask_secrets_in
+#: Why a number is refused as text: papermill's -p made it one.
+_AS_TEXT = " as text (papermill's -p reads it as a number or a bool: pass it with -r NAME VALUE)"
 
-    return repr(mask_secrets_in(value)) if isinstance(value, str) else repr(value)
+
+def _check_text(value: str, where: str) -> None:
+    """NUL (never valid in a path, a URL or an argument), other control characters and lone
+    surrogates (which no file name or URL can be encoded from)."""
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        what = "a NUL byte" if bad[0] == "\x00" else f"a control character ({bad[0]!r})"
+        raise UsageError(f"{where}={shown(value)}: contains {what}, which no value can hold")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{where}={shown(value)}: is not valid text (a lone surrogate)"
+                         ) from None
+
+
+def shown(value: Any) -> str:
+    """A value fit for an error message: secrets masked (before anything is cut), then at
+    most :data:`SHOWN` characters, with how long it really is; containers and other objects
+    by their kind and size, never expanded."""
+    if isinstance(value, str):
+        if len(value) > _MASKED_AT_MOST:
+            return f"<text of {len(value):,} characters>"
+        from .masking import mask_secrets_in
+
+        masked = mask_secrets_in(value)
+        if len(masked) <= SHOWN:
+            return repr(masked)
+        return f"{masked[:SHOWN]!r}… ({len(value):,} characters)"
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() <= 192:  # up to 58 digits
+            return repr(value)
+        return f"<a whole number of about {int(value.bit_length() * 0.30103) + 1:,} digits>"
+    if isinstance(value, dict):
+        return f"<a mapping of {_items(len(value))}>"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return f"<a list of {_items(len(value))}>"
+    return f"<{type(value).__name__}>"
+
+
+def _items(n: int) -> str:
+    return f"{n:,} item{'' if n == 1 else 's'}"
 
 
 # -- kinds of parameter ---------------------------------------------------------------------------
@@ -123,7 +216,7 @@ def parse_all(table: Mapping[str, Param], raw: Mapping[str, str], runbook: str) 
     out: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in table:
-            raise UsageError(f"unknown parameter {name!r} for runbook {runbook!r}; "
+            raise UsageError(f"unknown parameter {shown(name)} for runbook {runbook!r}; "
                              f"valid: {', '.join(table)}")
         out[name] = table[name].parse(value)
     return out
@@ -134,7 +227,7 @@ def check_all(table: Mapping[str, Param], values: Mapping[str, Any],
     """Typed values (missing ones take their default) → checked values."""
     unknown = [k for k in values if k not in table]
     if unknown:
-        raise UsageError(f"unknown parameter {unknown[0]!r} for runbook {runbook!r}; "
+        raise UsageError(f"unknown parameter {shown(unknown[0])} for runbook {runbook!r}; "
                          f"valid: {', '.join(table)}")
     return {name: p.check(values.get(name, p.default)) for name, p in table.items()}
 

@@ -35,7 +35,7 @@ from .params import Param, check_all, flag, seconds, text
 from .result import Check, Report, Status
 from .target import Target, Trust, check_url, load_trust, resolve_target
 
-__all__ = ["COMMON", "FIXING", "NETWORK_PATH", "Context", "Runbook"]
+__all__ = ["COMMON", "FIXING", "NETWORK_PATH", "REPORT_PATH", "Context", "Runbook"]
 
 
 def _settings_file(value: str) -> None:
@@ -71,6 +71,11 @@ COMMON: tuple[Param, ...] = (
          _settings_file, "FILE"),
     *FIXING,
 )
+
+#: Every notebook's own output (not a runbook input): the JSON report, written by its report
+#: cell; `runbooks run` sets it to the run folder.
+REPORT_PATH = text("report_path", "", "write the JSON report here (empty: do not write)",
+                   expect="FILE")
 
 #: How the path to the API is walked: resolver and time budgets (network, timeouts, …).
 NETWORK_PATH: tuple[Param, ...] = (
@@ -191,6 +196,19 @@ class Runbook:
         values = check_all(cls.PARAMETERS, params, cls.id)
         ctx = context or Context.build(values, env, project_dir)
         return cls(ctx, **{k: v for k, v in values.items() if k not in _SHARED})
+
+    @classmethod
+    def notebook_parameters(cls, namespace: Mapping[str, Any]) -> dict[str, Any]:
+        """The notebook's parameters, read from its namespace (``globals()`` after the
+        parameters cell: what papermill injected, or the cell as edited in Jupyter) with the
+        same checks as ``runbooks run -p``: ``"false"``, ``"no"``, ``0`` and ``False`` are
+        false, ``"3"`` is 3.0 seconds, None is the default (:meth:`Param.check
+        <runbooks.params.Param.check>`). A value it does not understand raises UsageError,
+        one line naming it, before any step runs. Names the namespace lacks take their
+        default; its other names are not looked at."""
+        table = {**cls.PARAMETERS, REPORT_PATH.name: REPORT_PATH}
+        return {name: p.check(namespace.get(name), f"parameter {name}")
+                for name, p in table.items()}
 
     # -- bookkeeping ---------------------------------------------------------------------------
     @property

@@ -74,7 +74,7 @@ ROWS = [
     (["run", "network", "-p", "connect_timeout=1e309"], "expected seconds"),
     (["run", "network", "-p", "read_timeout=abc"], "expected seconds"),
     (["run", "network", "-y", "connect_timeout: -3"], "expected seconds"),  # typed, from YAML
-    (["run", "network", "-y", "connect_timeout: [1]"], "expected seconds"),
+    (["run", "network", "-y", "connect_timeout: [1]"], "one value, not a list"),
     # -- resolver options -------------------------------------------------------------------------
     (["doctor", "--nameserver", "dns.example"], "--nameserver"),
     (["doctor", "--nameserver", "[::1"], "unclosed ["),
@@ -91,7 +91,11 @@ ROWS = [
     (["run", "network", "-p", "=x"], "expected NAME=VALUE"),
     (["run", "network", "-y", "bogus: 1"], "unknown parameter 'bogus'"),
     (["run", "network", "-y", "[1, 2]"], "not a mapping"),
-    (["run", "network", "-y", "a: [b"], "not valid YAML"),
+    (["run", "network", "-y", "a: 'b"], "not valid YAML"),
+    (["run", "network", "-y", "a: &x 1\nb: *x"], "aliases"),  # refused before any expansion
+    (["run", "network", "-y", "connect_timeout: 1\n" + "[" * 5000], "-y <text of"),
+    (["run", "network", "-p", "base_url=http://127.0.0.1:9/\x00"], "NUL"),  # reached the kernel
+    (["run", "recovery", "-y", 'project: "/tmp/a\\0b"'], "NUL"),
     (["run", "network", "-f", "{TMP}/missing.yaml"], "does not exist"),
     (["run", "network", "-f", "{FIFO}"], "FIFO"),  # never blocks on a pipe
     (["run", "network", "-f", "{DIR}"], "directory"),

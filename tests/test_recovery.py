@@ -94,7 +94,7 @@ def test_a_later_session_means_claude_c_reloads_the_wrong_one(config):
     assert cont.status == Status.WARN and f"claude -r {LAST}" in cont.summary
 
 
-@pytest.mark.parametrize("bad", [{"since": "soon"}, {"all_projects": "yes"},
+@pytest.mark.parametrize("bad", [{"since": "soon"}, {"all_projects": "maybe"},
                                  {"config_dir": "/x"}])
 def test_recovery_parameters_are_checked(config, bad):
     with pytest.raises(UsageError):
