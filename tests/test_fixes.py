@@ -289,3 +289,24 @@ def test_bad_fix_input_stops_before_any_check(args, lab):
                                                                "HOME": os.environ["HOME"]}))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert run.parts[0].seen == []
+
+
+# -- line endings ------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    '{\r\n  "model": "opus"\r\n}\r\n',  # no env yet
+    '{\r\n  "env": {\r\n    "A": "1"\r\n  }\r\n}\r\n',  # a member added
+    '{\r\n  "env": {}\r\n}\r\n',  # an empty env
+])
+def test_a_crlf_settings_file_keeps_crlf(text):
+    out = set_env(text, "API_TIMEOUT_MS", "600000")
+    assert out.count("\n") == out.count("\r\n") and "API_TIMEOUT_MS" in out, repr(out)
+    back = unset_env(out, "API_TIMEOUT_MS")
+    assert back.count("\n") == back.count("\r\n"), repr(back)
+
+
+def test_a_crlf_shell_file_keeps_crlf():
+    first = sb.with_block("# mine\r\nexport EDITOR=vi\r\n", "bash", {"API_TIMEOUT_MS": "1"})
+    assert first.count("\n") == first.count("\r\n"), repr(first)
+    second = sb.with_block(first, "bash", {"NODE_EXTRA_CA_CERTS": "/ca.pem"})
+    assert second.count("\n") == second.count("\r\n") and second.count(sb.BEGIN) == 1
+    assert sb.block_vars(second) == {"API_TIMEOUT_MS": "1", "NODE_EXTRA_CA_CERTS": "/ca.pem"}
