@@ -270,8 +270,8 @@ def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_fix(args: argparse.Namespace) -> int:
     from .doctor import run_doctor
-    from .fixes import apply_plan
-    from .remedies import FixOptions, allowed_targets
+    from .fixes import apply_plan, interrupted, recover
+    from .remedies import FixOptions, allowed_targets, check_home
     from .runbook import Context
     from .settings import user_dir
     from .tls_fix import plan_for
@@ -301,20 +301,32 @@ def cmd_fix(args: argparse.Namespace) -> int:
     options = FixOptions(args.target, args.trust_ca.replace(":", "").lower(), args.proxy,
                          tuple(args.only), os.path.abspath(args.ca_file) if args.ca_file else "",
                          args.shell)
+    config = user_dir(ctx.env)
+    recovered = note = None
+    if args.apply:  # before any check: where it writes exists, and what a killed run left
+        check_home(ctx, args.shell)
+        recovered = recover(config, allowed_targets(ctx), forward=True)
+    elif config is not None:
+        note = interrupted(config)
     report = run_doctor(values, context=ctx)
     plan = plan_for(ctx, report, options)
-    config = user_dir(ctx.env)
     applied = None
     if args.apply and plan.edits:
-        if config is None:
-            raise UsageError("no home folder (HOME/USERPROFILE): nowhere to keep backups")
         applied = apply_plan(plan, config, allowed_targets(ctx))
     if args.json_path == "-":
         out = {"plan": plan.to_dict(), "applied": None if applied is None else
                {"backup": str(applied.folder), "files": [str(p) for p in applied.files]},
-               "report": report.to_dict()}
+               "recovered": None if recovered is None else
+               {"what": recovered.recovered, "backup": str(recovered.folder),
+                "files": [str(p) for p in recovered.files]},
+               "interrupted": note, "report": report.to_dict()}
         print(json.dumps(out, indent=2))
     else:
+        if recovered is not None:
+            print(f"{recovered.recovered[:1].upper()}{recovered.recovered[1:]} (backup in "
+                  f"{recovered.folder}).\n")
+        if note:
+            print(f"Note: {note}.\n")
         print(plan.render())
         if args.apply and not plan.edits and plan.fixes:
             print("\nNothing applied: nothing here can be changed automatically.")
@@ -326,7 +338,8 @@ def cmd_fix(args: argparse.Namespace) -> int:
                   "options).")
         if json_file is not None:
             write_atomically(json_file, json.dumps(plan.to_dict(), indent=2) + "\n")
-    pending = any(not f.applicable for f in plan.fixes) or (plan.edits and applied is None)
+    pending = any(not f.applicable for f in plan.fixes) or (plan.edits and applied is None) \
+        or note is not None
     return EXIT_FINDINGS if pending else EXIT_OK
 
 
@@ -360,10 +373,12 @@ def cmd_undo(args: argparse.Namespace) -> int:
     done = undo_last(config, allowed_targets(ctx))
     if args.as_json:
         print(json.dumps({"restored": [str(p) for p in done.files], "backup": str(done.folder),
-                          "diff": done.diff}, indent=2))
+                          "diff": done.diff, "recovered": done.recovered or None}, indent=2))
     else:
-        print(done.diff.rstrip("\n"))
-        print(f"\nRestored {len(done.files)} file(s) from {done.folder}.")
+        if done.diff:
+            print(done.diff.rstrip("\n") + "\n")
+        what = f"{done.recovered[:1].upper()}{done.recovered[1:]}: r" if done.recovered else "R"
+        print(f"{what}estored {len(done.files)} file(s) from {done.folder}.")
     return EXIT_OK
 
 

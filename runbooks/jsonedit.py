@@ -3,8 +3,9 @@
 ``json.load`` + ``json.dump`` would rewrite the whole file: other keys reordered, the user's
 indentation and line breaks gone. Instead the text is scanned once into spans (where each
 top-level member and each ``env`` member starts and ends), and an edit splices only the span
-it changes. The result is parsed again and compared with the intended data: if anything but
-the one variable differs, the edit is refused, never written.
+it changes, in the file's own line endings (a CRLF file stays CRLF). The result is parsed
+again and compared with the intended data: if anything but the one variable differs, the
+edit is refused, never written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EditError", "set_env", "unset_env"]
+__all__ = ["EditError", "line_ending", "set_env", "unset_env"]
 
 
 class EditError(ValueError):
@@ -95,6 +96,14 @@ class _Scanner:
             raise EditError(f"expected ',' or '}}' after {key!r}")
 
 
+def line_ending(text: str | None) -> str:
+    """A file's line ending, from its first line: ``\r\n`` or ``\n`` (the shell block's
+    too)."""
+    text = text or ""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
 def _indent_of(text: str, pos: int) -> str:
     line_start = text.rfind("\n", 0, pos) + 1
     return re.match(r"[ \t]*", text[line_start:]).group(0)
@@ -143,7 +152,8 @@ def set_env(text: str | None, name: str, value: str) -> str:
             block = f'"env": {{{json.dumps(name)}: {encoded}}}'
         else:
             inner = indent + "  " if indent else "  "
-            block = f'"env": {{\n{inner}{json.dumps(name)}: {encoded}\n{indent}}}'
+            nl = line_ending(text)
+            block = f'"env": {{{nl}{inner}{json.dumps(name)}: {encoded}{nl}{indent}}}'
         new = _insert_member(text, top, close, block, indent)
     else:
         if text[env.value_start] != "{":
@@ -188,13 +198,14 @@ def unset_env(text: str, name: str) -> str:
 def _insert_member(text: str, members: list[_Member], close: int, member: str, indent: str,
                    opener: int | None = None) -> str:
     """Insert ``member`` as the last member of the object that closes at ``close``."""
+    nl = line_ending(text)
     if members:
         last = members[-1]
         multiline = "\n" in text[last.start - len(indent) - 1:last.start] or \
             "\n" in text[last.value_end:close]
-        sep = ",\n" + indent if multiline else ", "
+        sep = "," + nl + indent if multiline else ", "
         return text[:last.value_end] + sep + member + text[last.value_end:]
     # an empty object: {} → {\n  member\n}
     start = opener if opener is not None else text.rfind("{", 0, close)
     outer = _indent_of(text, start)
-    return text[:start + 1] + "\n" + indent + member + "\n" + outer + text[close:]
+    return text[:start + 1] + nl + indent + member + nl + outer + text[close:]

@@ -17,6 +17,7 @@ fingerprint and applied only when the user passes that same fingerprint (``--tru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +27,16 @@ from .causes import CAUSES, doc_url
 from .client_env import api_timeout, js_trim
 from .environment import NO_PROXY_VARS, PROXY_VARS
 from .errors import UsageError
-from .fixes import FileEdit, Fix, Plan
+from .files import FileProblem, shown_path
+from .fixes import FileEdit, Fix, Plan, current_content
 from .jsonedit import EditError, set_env
 from .masking import mask_proxy, register_secret
 from .proxy import choose_proxy
 from .result import Report, Status
 from .runbook import Context
 
-__all__ = ["SCOPES", "FixOptions", "allowed_targets", "make_plan", "settings_path"]
+__all__ = ["SCOPES", "FixOptions", "allowed_targets", "check_home", "make_plan",
+           "settings_path"]
 
 SCOPES = ("user", "project", "local")
 _ORDER = {"user": 0, "project": 1, "local": 2, "flag": 3, "managed": 4}
@@ -87,6 +90,43 @@ def allowed_targets(ctx: Context) -> list[Path]:
     return out
 
 
+def check_home(ctx: Context, shell: str = "") -> None:
+    """Before an apply writes anything: the folders it writes in exist (a HOME that does not,
+    such as Debian's ``/nonexistent``, is never created) and are not on a read-only file
+    system. Raises UsageError saying which."""
+    home = ctx.env.get("HOME") or ctx.env.get("USERPROFILE")
+    config = _settings.user_dir(ctx.env)
+    if config is None:
+        raise UsageError("no home folder (HOME/USERPROFILE): nowhere to keep backups")
+    need = [config if config.is_dir() else config.parent]
+    if shell and home:
+        need.append(Path(home))
+    for folder in need:
+        if not folder.is_dir():
+            what = f"HOME is {str(folder)!r}, which" if home and folder == Path(home) else \
+                f"{shown_path(folder)}"
+            raise UsageError(f"{what} does not exist: nothing is written there (it is not "
+                             "created)")
+        st_rdonly = getattr(os, "ST_RDONLY", 0)
+        try:
+            read_only = bool(st_rdonly and os.statvfs(folder).f_flag & st_rdonly)
+        except (OSError, AttributeError):
+            read_only = False
+        if read_only:
+            raise UsageError(f"cannot write in {shown_path(folder)} (Read-only file system): "
+                             "nothing was changed")
+
+
+def _content(path: Path) -> bytes | None:
+    """A file a fix edits, as the plan is made from it (EditError: it cannot be)."""
+    try:
+        return current_content(path)
+    except FileProblem as exc:
+        then = "a link is never replaced by a file" if path.is_symlink() else \
+            "it is never overwritten"
+        raise EditError(f"{shown_path(path)} {exc.reason}: {then}") from None
+
+
 class _Writer:
     """Settings edits, chained per file (a second fix builds on the first's result), each
     checked by simulation against the client's rules before it is kept."""
@@ -104,12 +144,13 @@ class _Writer:
             f = next((f for f in self.ctx.settings.files if f.path == path), None)
             if f is not None and f.error:
                 raise EditError(f"{f.shown} is {f.error}: it is never overwritten")
+            data = _content(path)
             try:
-                data = path.read_bytes() if path.is_file() else None
-            except OSError as exc:
-                raise EditError(f"{path} cannot be read ({exc.strerror})") from None
+                self.pending[path] = data.decode("utf-8") if data is not None else None
+            except UnicodeDecodeError:
+                raise EditError(f"{shown_path(path)} is not UTF-8 text: it is never "
+                                "overwritten") from None
             self.original[path] = data
-            self.pending[path] = data.decode("utf-8") if data is not None else None
         return self.pending[path]
 
     def file_for(self, name: str) -> tuple[Path, str]:
@@ -150,7 +191,7 @@ class _Writer:
         out = []
         for path, text in self.pending.items():
             after = (text or "").encode("utf-8")
-            out.append(FileEdit(path, self.original[path], after, 0o644, hidden))
+            out.append(FileEdit(path, self.original[path], after, hidden=hidden))
         return out
 
 
@@ -427,10 +468,13 @@ def _shell_fix(ctx: Context, shell: str, fixes: list[Fix]) -> Fix | None:
     summary = (f"also export {', '.join(env)} from {path} (a marked block; for tools that "
                "read only the environment)")
     try:
-        before = path.read_bytes() if path.is_file() else None
+        before = _content(path)
         text = before.decode("utf-8") if before is not None else None
-    except (OSError, UnicodeDecodeError) as exc:
-        return Fix("shell-profile", causes[0], summary, manual=f"{path} cannot be read: {exc}")
+    except EditError as exc:
+        return Fix("shell-profile", causes[0], summary, manual=str(exc))
+    except UnicodeDecodeError:
+        return Fix("shell-profile", causes[0], summary,
+                   manual=f"{shown_path(path)} is not UTF-8 text: it is never overwritten")
     try:
         after = shellblock.with_block(text, shell, env)
     except ValueError as exc:
@@ -440,7 +484,7 @@ def _shell_fix(ctx: Context, shell: str, fixes: list[Fix]) -> Fix | None:
     if skipped:
         summary += f"; not {', '.join(sorted(set(skipped)))} (can hold a secret)"
     return Fix("shell-profile", causes[0], summary,
-               edits=[FileEdit(path, before, after.encode("utf-8"), 0o644)])
+               edits=[FileEdit(path, before, after.encode("utf-8"))])
 
 
 #: The fixes that can be applied, by id (``runbooks fix --only ID``).

@@ -279,8 +279,9 @@ class Runbook:
         """Write exactly ``plan`` (backed up; ``runbooks undo`` restores it)."""
         from .errors import UsageError
         from .fixes import apply_plan
-        from .remedies import allowed_targets
+        from .remedies import allowed_targets, check_home
 
+        check_home(self.ctx)  # a HOME that does not exist is never created
         config = _settings.user_dir(self.env)
         if config is None:
             raise UsageError("no home folder (HOME/USERPROFILE): nowhere to keep backups")

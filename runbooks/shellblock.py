@@ -11,8 +11,9 @@ fix also writes the variables it set into one block of the shell's start-up file
     # <<< claude-code-runbooks <<<
 
 The block is replaced in place when it is there (everything else in the file stays as it
-was), appended otherwise. Secrets never go there: a variable that holds one (a key, a proxy
-URL with a password) is refused. PowerShell's ``$PROFILE`` is shown on the site, not written.
+was, its line endings too: a CRLF file gets a CRLF block), appended otherwise. Secrets never
+go there: a variable that holds one (a key, a proxy URL with a password) is refused.
+PowerShell's ``$PROFILE`` is shown on the site, not written.
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ import re
 import shlex
 from pathlib import Path
 
-__all__ = ["ALLOWED", "BEGIN", "END", "SHELLS", "block_for", "block_vars", "holds_secret",
-           "rc_file", "with_block"]
+from .jsonedit import line_ending
+
+__all__ = ["ALLOWED", "BEGIN", "COMMENT", "END", "SHELLS", "block_for", "block_vars",
+           "holds_secret", "rc_file", "with_block"]
 
 BEGIN = "# >>> claude-code-runbooks >>>"
 END = "# <<< claude-code-runbooks <<<"
+COMMENT = "# Written by `runbooks fix --shell`; `runbooks undo` takes it out again."
 SHELLS = ("bash", "zsh", "fish")
 #: Variables a fix may put in a shell file: none of them holds a secret by itself.
 ALLOWED = ("NODE_EXTRA_CA_CERTS", "API_TIMEOUT_MS", "HTTPS_PROXY", "https_proxy", "NO_PROXY",
            "no_proxy", "CLAUDE_STREAM_IDLE_TIMEOUT_MS")
-_BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
+_BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"(?:\r?\n)?", re.DOTALL)
 
 
 def rc_file(shell: str, home: Path, system: str = "") -> Path:
@@ -69,7 +73,7 @@ def block_vars(text: str | None) -> dict[str, str]:
 
 def block_for(shell: str, env: dict[str, str]) -> str:
     """The marked block that exports ``env`` in ``shell``'s syntax."""
-    lines = [BEGIN, "# Written by `runbooks fix --shell`; `runbooks undo` takes it out again."]
+    lines = [BEGIN, COMMENT]
     for name, value in env.items():
         if name not in ALLOWED or holds_secret(value):
             raise ValueError(f"{name} does not go into a shell file (it can hold a secret)")
@@ -82,11 +86,13 @@ def block_for(shell: str, env: dict[str, str]) -> str:
 def with_block(text: str | None, shell: str, env: dict[str, str]) -> str:
     """``text`` (a start-up file, or None for none yet) with the block exporting ``env``
     (merged into what the old block exported) in place of the old one, or appended after a
-    blank line. Everything outside the block stays as it was."""
+    blank line, in the file's own line endings. Everything outside the block stays as it
+    was."""
     text = text or ""
+    nl = line_ending(text)
     merged = {**block_vars(text), **env}
-    block = block_for(shell, merged)
+    block = block_for(shell, merged).replace("\n", nl)
     if _BLOCK.search(text):
         return _BLOCK.sub(lambda _m: block, text, count=1)
-    sep = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+    sep = "" if not text else (nl if text.endswith("\n") else nl + nl)
     return text + sep + block

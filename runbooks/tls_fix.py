@@ -20,7 +20,7 @@ from . import inspection as _insp
 from .files import FileProblem, MiB, read_bytes
 from .fixes import FileEdit, Fix, Plan
 from .jsonedit import EditError
-from .remedies import FixOptions, _Writer, make_plan
+from .remedies import FixOptions, _content, _Writer, make_plan
 from .result import Report
 from .runbook import Context
 from .settings import user_dir
@@ -102,16 +102,16 @@ def trust_ca_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | Non
     head = (f"# Written by `runbooks fix --trust-ca`: {ca.subject}\n"
             f"# SHA-256 {ca.sha256}\n").encode()
     content = (kept + head + ca.pem) if kept else head + ca.pem
-    before = bundle_path.read_bytes() if bundle_path.is_file() else None
     w = _Writer(ctx, options)
     try:
+        before = _content(bundle_path)
         w.set("NODE_EXTRA_CA_CERTS", str(bundle_path))
     except EditError as exc:
         return Fix("trust-ca", "tls.untrusted_issuer", summary, manual=str(exc))
     if w.simulate().get("NODE_EXTRA_CA_CERTS") != str(bundle_path):
         return Fix("trust-ca", "tls.untrusted_issuer", summary,
                    manual="not applied: a shell or managed setting would still win")
-    edits = [FileEdit(bundle_path, before, content, 0o644), *w.edits()]
+    edits = [FileEdit(bundle_path, before, content), *w.edits()]
     fix = Fix("trust-ca", "tls.untrusted_issuer", summary, edits=edits,
               covers=("tls.untrusted_issuer",), env={"NODE_EXTRA_CA_CERTS": str(bundle_path)})
     fix.data = {"fingerprint": ca.sha256, "subject": ca.subject}
