@@ -271,6 +271,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     from .doctor import run_doctor
     from .fixes import apply_plan
     from .remedies import FixOptions, allowed_targets
+    from .render import printable
     from .runbook import Context
     from .settings import user_dir
     from .tls_fix import plan_for
@@ -314,7 +315,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
                "report": report.to_dict()}
         print(json.dumps(out, indent=2))
     else:
-        print(plan.render())
+        print(printable(plan.render()))  # diff context lines are the user's files
         if args.apply and not plan.edits and plan.fixes:
             print("\nNothing applied: nothing here can be changed automatically.")
         elif applied is not None:
@@ -349,6 +350,7 @@ def _is_fingerprint(text: str) -> bool:
 def cmd_undo(args: argparse.Namespace) -> int:
     from .fixes import undo_last
     from .remedies import allowed_targets
+    from .render import printable
     from .runbook import Context
     from .settings import user_dir
 
@@ -361,7 +363,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
         print(json.dumps({"restored": [str(p) for p in done.files], "backup": str(done.folder),
                           "diff": done.diff}, indent=2))
     else:
-        print(done.diff.rstrip("\n"))
+        print(printable(done.diff.rstrip("\n")))
         print(f"\nRestored {len(done.files)} file(s) from {done.folder}.")
     return EXIT_OK
 
@@ -395,6 +397,7 @@ def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
+    from .render import shown
 
     names = list(available()) if args.runbook == "all" else [args.runbook]
     for name in names:
@@ -429,7 +432,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             causes = ", ".join(result.report.get("causes", [])) or "none"
             print(f"runbook {result.runbook}: verdict {result.verdict}; causes: {causes}")
             if result.error:
-                print(f"error:    {result.error}")
+                print(f"error:    {shown(result.error)}")
             print(f"notebook: {result.output}")
             print(f"report:   {result.report_path}")
             print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
@@ -439,7 +442,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{', '.join(report['causes']) or 'none'}")
     for result in results:
         if result.error:
-            print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
+            print(f"runbooks: {shown(result.error)} (see {result.output})", file=sys.stderr)
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
 
 
@@ -730,9 +733,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    from .masking import redact
+    from .render import shown
 
-    return redact(" ".join(str(exc).split()))
+    return shown(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":  # pragma: no cover

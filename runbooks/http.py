@@ -23,6 +23,7 @@ import httpx
 from .addr import url_host
 from .budget import Budget
 from .classify import Fault, classify_http
+from .masking import clip
 from .target import Target
 
 __all__ = ["ERROR_CAUSES", "USER_AGENT", "Exchange", "anthropic_shape", "first_sse_event",
@@ -94,10 +95,12 @@ def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[
 
 
 def _title(body: bytes) -> str:
+    """An HTML page's title (else the start of the body), masked before it is cut."""
     m = re.search(rb"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
     if m:
-        return " ".join(m.group(1).decode("utf-8", "replace").split())[:80]
-    return " ".join(body[:80].decode("utf-8", "replace").split())
+        return clip(" ".join(m.group(1).decode("utf-8", "replace").split()), 80)
+    return clip(" ".join(body[:400].decode("utf-8", "replace").split()), 80,
+                whole=len(body) <= 400)
 
 
 #: The API's error kinds (facts §3) → the cause a keyless probe reports for them.
