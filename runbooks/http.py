@@ -123,7 +123,7 @@ def first_sse_event(body: bytes) -> tuple[str, dict[str, Any] | None] | None:
         return None
     try:
         data = json.loads("\n".join(data_lines)) if data_lines else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deep [[[[…, not the API either
         data = None
     return event, data if isinstance(data, dict) else None
 
@@ -144,7 +144,7 @@ def anthropic_shape(ctype: str, body: bytes) -> tuple[str, str | None] | None:
         return None
     try:
         data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(data, dict) and data.get("type") == "error":
         return "error", (data.get("error") or {}).get("type") or "error"

@@ -76,7 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         doc = summary(self.server.state, self.server.incident)
         path = self.path.split("?")[0]
         if path == "/api/v2/summary.json":
-            body = json.dumps(doc).encode()
+            body = self.server.body or json.dumps(doc).encode()
         elif path == "/api/v2/status.json":
             body = json.dumps({"page": doc["page"], "status": doc["status"]}).encode()
         else:
@@ -94,6 +94,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, state: str, incident: dict | None = None) -> None:
         self.state = state
         self.incident = incident
+        self.body: bytes | None = None  # summary.json as these bytes instead (FakeStatusPage.body)
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def server_bind(self) -> None:  # no reverse DNS lookup (HTTPServer would getfqdn())
@@ -115,6 +116,16 @@ class FakeStatusPage:
         self.url = f"http://{hostport('127.0.0.1', self.port)}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
+
+    @property
+    def body(self) -> bytes | None:
+        """``summary.json`` as these bytes rather than the state's document (None)."""
+        return self.server.body
+
+    @body.setter
+    def body(self, data: bytes | None) -> None:
+        self.server.body = data
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
