@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import platform
 import shutil
@@ -42,7 +41,7 @@ from typing import Any
 
 from .errors import UsageError
 from .files import shown_path
-from .masking import redact, register_env
+from .masking import clip, redact, register_env
 
 __all__ = ["MEMBERS", "add_arguments", "build_members", "main", "write_archive"]
 
@@ -77,7 +76,7 @@ def _version_of(command: list[str]) -> str | None:
     except OSError as exc:
         return f"(cannot run: {exc.strerror or exc})"
     lines = (out.stdout or out.stderr).strip().splitlines()
-    return lines[0][:200] if lines else None
+    return clip(lines[0], 200) if lines else None
 
 
 def system_info() -> dict[str, Any]:
@@ -176,6 +175,7 @@ def build_members(env: Mapping[str, str] | None = None, project: str | None = No
     """The archive's members, every one masked. ``env`` is the shell's environment."""
     from . import history as _history
     from .debuglog import find_debug_log, read_debug_log
+    from .render import printable
 
     shell = dict(os.environ if env is None else env)
     say = progress or (lambda _msg: None)
@@ -219,16 +219,20 @@ def build_members(env: Mapping[str, str] | None = None, project: str | None = No
                 "them below, masked)")]
         if log.problem:
             head = [f"Debug log: {log.problem}"]
-        out["debug-log.txt"] = "\n".join([*head, "", *log.lines]) + "\n"
+        out["debug-log.txt"] = printable("\n".join([*head, "", *log.lines]) + "\n")
     scope = "every project" if all_projects else shown_path(proj)
     start = _history.parse_since(since)
     window = "all time" if start is None else f"since {_history.iso(start)}"
     out["README.txt"] = readme(out, window, scope, notes)
-    return {name: redact(out[name]) for name in MEMBERS if name in out}
+    # the JSON members are masked string by string (_json, json_report): the text ones here
+    return {name: out[name] if name.endswith(".json") else redact(out[name])
+            for name in MEMBERS if name in out}
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    from .render import json_text
+
+    return json_text(data) + "\n"
 
 
 def _doctor(shell: Mapping[str, str]) -> str:

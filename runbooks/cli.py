@@ -272,6 +272,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     from .doctor import run_doctor
     from .fixes import apply_plan, interrupted, recover
     from .remedies import FixOptions, allowed_targets, check_home
+    from .render import printable
     from .runbook import Context
     from .settings import user_dir
     from .tls_fix import plan_for
@@ -327,7 +328,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
                   f"{recovered.folder}).\n")
         if note:
             print(f"Note: {note}.\n")
-        print(plan.render())
+        print(printable(plan.render()))  # diff context lines are the user's files
         if args.apply and not plan.edits and plan.fixes:
             print("\nNothing applied: nothing here can be changed automatically.")
         elif applied is not None:
@@ -363,6 +364,7 @@ def _is_fingerprint(text: str) -> bool:
 def cmd_undo(args: argparse.Namespace) -> int:
     from .fixes import undo_last
     from .remedies import allowed_targets
+    from .render import printable
     from .runbook import Context
     from .settings import user_dir
 
@@ -376,7 +378,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
                           "diff": done.diff, "recovered": done.recovered or None}, indent=2))
     else:
         if done.diff:
-            print(done.diff.rstrip("\n") + "\n")
+            print(printable(done.diff.rstrip("\n")) + "\n")
         what = f"{done.recovered[:1].upper()}{done.recovered[1:]}: r" if done.recovered else "R"
         print(f"{what}estored {len(done.files)} file(s) from {done.folder}.")
     return EXIT_OK
@@ -449,6 +451,7 @@ def _parameters_loader():
 def cmd_run(args: argparse.Namespace) -> int:
     from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
     from .params import shown
+    from .render import shown as outside
 
     names = list(available()) if args.runbook == "all" else [args.runbook]
     for name in names:
@@ -483,7 +486,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             causes = ", ".join(result.report.get("causes", [])) or "none"
             print(f"runbook {result.runbook}: verdict {result.verdict}; causes: {causes}")
             if result.error:
-                print(f"error:    {result.error}")
+                print(f"error:    {outside(result.error)}")
             print(f"notebook: {result.output}")
             print(f"report:   {result.report_path}")
             print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
@@ -493,7 +496,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"{', '.join(report['causes']) or 'none'}")
     for result in results:
         if result.error:
-            print(f"runbooks: {result.error} (see {result.output})", file=sys.stderr)
+            print(f"runbooks: {outside(result.error)} (see {result.output})", file=sys.stderr)
     return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
 
 
@@ -785,9 +788,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    from .masking import redact
+    from .render import shown
 
-    return redact(" ".join(str(exc).split()))
+    return shown(" ".join(str(exc).split()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,8 +9,11 @@ fresh id, where ``latest`` points, and the resumed session's lines (its errors) 
 ``<id>.txt``: so the newest log is the file written last, not always ``latest``.
 
 Only ``[ERROR]`` and ``[WARN]`` lines are ever taken from a log, each masked
-(:func:`~runbooks.masking.redact`, the home folder as ``~``) and cut to a length, the last
-:data:`MAX_LINES` of them: a debug log also holds file paths, settings and tool activity.
+(:func:`~runbooks.masking.redact`, the home folder as ``~``) and then cut to a length
+(:func:`~runbooks.masking.clip`), the last :data:`MAX_LINES` of them: a debug log also holds
+file paths, settings and tool activity. A line too long to hold (over 64 KiB) is read as its
+head, which loses its partial last word before it is masked: that word may be the start of
+a token. The log is text, never parsed as JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import FileProblem, LineReader, MiB, shown_path
-from .masking import redact
+from .masking import clip
 
 __all__ = ["MAX_LINES", "DebugLog", "debug_dir", "find_debug_log", "line_causes",
            "read_debug_log"]
@@ -32,6 +35,9 @@ __all__ = ["MAX_LINES", "DebugLog", "debug_dir", "find_debug_log", "line_causes"
 MAX_LINES = 200
 #: The longest line kept; longer ones are cut, marked with "…".
 LINE_WIDTH = 500
+#: A line held whole up to this; of a longer one only the first :data:`HEAD` bytes.
+LINE_CAP = 64 * 1024
+HEAD = 4 * LINE_WIDTH
 #: The most of a log read (its end: the newest lines).
 LOG_CAP = 16 * MiB
 _LEVEL = re.compile(rb"^\S+ \[(ERROR|WARN)\] ")
@@ -119,10 +125,6 @@ def _home_as_tilde(text: str) -> str:
     return text
 
 
-def _cut(text: str, width: int = LINE_WIDTH) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
 def line_causes(message: str) -> list[str]:
     """Cause codes for one logged error, best first: its text and what it names (a
     ``code=ECONNREFUSED``, an HTTP status, the API's error type), ranked as
@@ -141,7 +143,7 @@ def read_debug_log(path: Path, latest: Path | None = None,
                    max_lines: int = MAX_LINES) -> DebugLog:
     """The error and warning lines of the log at ``path``, masked, with what they point to."""
     try:
-        reader = LineReader(path, cap=LOG_CAP, line_cap=64 * 1024, head=LINE_WIDTH)
+        reader = LineReader(path, cap=LOG_CAP, line_cap=LINE_CAP, head=HEAD)
     except FileProblem as exc:
         return DebugLog(shown_path(path), 0.0, 0, problem=f"{shown_path(path)} {exc.reason}")
     log = DebugLog(shown_path(path), reader.mtime, reader.size)
@@ -150,7 +152,7 @@ def read_debug_log(path: Path, latest: Path | None = None,
     kept: list[str] = []
     with reader:
         try:
-            for line, _whole in reader:
+            for line, whole in reader:
                 log.lines_read += 1
                 m = _LEVEL.match(line)
                 if not m:
@@ -163,10 +165,10 @@ def read_debug_log(path: Path, latest: Path | None = None,
                     if ranked:
                         log.causes[ranked[0]] += 1
                         log._last = ranked[0]
-                        log.last_cause_line = _cut(redact(_home_as_tilde(message)), 200)
+                        log.last_cause_line = clip(_home_as_tilde(message), 200, whole)
                 else:
                     log.warnings += 1
-                kept.append(_cut(redact(_home_as_tilde(text))))
+                kept.append(clip(_home_as_tilde(text), LINE_WIDTH, whole))
                 if len(kept) > max_lines:
                     del kept[0]
         except FileProblem as exc:

@@ -23,7 +23,10 @@ assistant line, and from those only the whitelisted fields below are kept (never
 content beyond the error text, never tool input or output), each string through
 :func:`~runbooks.masking.redact`. Reading is bounded: regular files only, the newest
 ``max_files``, the last 64 MiB of each, lines over 1 MiB skipped without being held, and a
-time budget. Malformed lines are skipped and counted.
+time budget. Malformed lines are skipped and counted; a line nested too deeply for the JSON
+parser (a deep ``[[[[…``) is named in the report and the rest of the file is read. Every
+kept string is masked before it is cut (:func:`~runbooks.masking.clip`), so a cut never
+leaves part of a token.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 
 from .errors import UsageError
 from .files import FileProblem, LineReader, MiB, shown_path
-from .masking import redact
+from .masking import clip
 
 __all__ = ["FILE_CAP", "LINE_CAP", "MAX_FILES", "Failure", "History", "Intermittent", "Session",
            "add_arguments", "checked_since", "folder_for", "intermittent", "iso", "main",
@@ -181,12 +184,10 @@ def _epoch(value: Any) -> float | None:
 
 # -- what is kept -------------------------------------------------------------------------------
 def _text(value: Any, cap: int = TEXT_CAP) -> str | None:
+    """A kept string: whitespace folded, masked, then cut to ``cap`` characters."""
     if not isinstance(value, str) or not value:
         return None
-    value = " ".join(value.split())
-    if len(value) > cap:
-        value = value[:cap] + "…"
-    return redact(value)
+    return clip(" ".join(value.split()), cap + 1)
 
 
 def _int(value: Any) -> int | None:
@@ -298,6 +299,8 @@ class History:
     files_skipped: list[str] = field(default_factory=list)  # "path: why", shown paths
     files_over_limit: int = 0  # over max_files: not read
     malformed_lines: int = 0
+    #: lines the JSON parser cannot read for their depth ("path: line N"), shown paths
+    too_deep: list[str] = field(default_factory=list)
     long_lines: int = 0
     bytes_skipped: int = 0  # beyond the per-file cap
     out_of_time: bool = False
@@ -337,6 +340,7 @@ class History:
             "scanned": {"files_read": self.files_read, "files_skipped": self.files_skipped,
                         "files_over_limit": self.files_over_limit,
                         "malformed_lines": self.malformed_lines,
+                        "too_deep_lines": self.too_deep,
                         "long_lines_skipped": self.long_lines,
                         "bytes_not_read": self.bytes_skipped,
                         "out_of_time": self.out_of_time,
@@ -517,6 +521,10 @@ def _scan_file(path: Path, hist: History, since: float | None, budget: _Budget,
                     d = json.loads(line)
                 except ValueError:
                     hist.malformed_lines += 1
+                    continue
+                except RecursionError:  # a deep [[[[…: the parser's recursion, not ours
+                    part = " of the part read" if reader.skipped else ""
+                    hist.too_deep.append(f"{shown}: line {n + 1}{part}")
                     continue
                 if not isinstance(d, dict):
                     hist.malformed_lines += 1
@@ -745,10 +753,12 @@ def main(args: argparse.Namespace) -> int:
     _register_settings_secrets()
     hist = read_history(config_dir=args.config_dir, project=args.project,
                         all_projects=args.all_projects, since=since, max_files=args.max_files)
+    from .render import json_text, shown
+
     if args.as_json:
-        sys.stdout.write(redact(json.dumps(hist.to_dict(), indent=2, ensure_ascii=False)) + "\n")
+        sys.stdout.write(json_text(hist.to_dict()) + "\n")
     else:
-        print(redact(text_report(hist)))
+        print(shown(text_report(hist)))
     return 1 if hist.failures else 0
 
 
@@ -778,7 +788,7 @@ def text_report(hist: History, rows: int = 40) -> str:
     lines.append(f"{'when':<20}  {'session':<8}  {'attempt':<7}  {'cause':<{cause_w}}  "
                  "what you saw")
     for f in shown:
-        text = f.text if len(f.text) <= 90 else f.text[:89] + "…"
+        text = clip(f.text, 90)
         lines.append(f"{iso(f.at):<20}  {f.session[:8]:<8}  {f.attempt_label:<7}  "
                      f"{f.cause or 'unknown':<{cause_w}}  {text}")
     counts = ", ".join(f"{c} {n}" for c, n in hist.causes().most_common())
@@ -816,5 +826,7 @@ def _notes(hist: History) -> list[str]:
         out.append(f"note: only the last {FILE_CAP // MiB} MiB of very large transcripts read")
     if hist.malformed_lines:
         out.append(f"note: {hist.malformed_lines} malformed lines skipped")
+    out += [f"note: {where}: nested too deeply to read as JSON; skipped, the rest read"
+            for where in hist.too_deep[:5]]
     out += [f"note: skipped {s}" for s in hist.files_skipped[:5]]
     return out

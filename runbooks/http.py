@@ -23,6 +23,7 @@ import httpx
 from .addr import url_host
 from .budget import Budget
 from .classify import Fault, classify_http
+from .masking import clip
 from .target import Target
 
 __all__ = ["ERROR_CAUSES", "USER_AGENT", "Exchange", "anthropic_shape", "first_sse_event",
@@ -94,10 +95,12 @@ def _timings(tr: _Trace, t0: float, t_end: float, dns_ms: float | None) -> dict[
 
 
 def _title(body: bytes) -> str:
+    """An HTML page's title (else the start of the body), masked before it is cut."""
     m = re.search(rb"<title[^>]*>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
     if m:
-        return " ".join(m.group(1).decode("utf-8", "replace").split())[:80]
-    return " ".join(body[:80].decode("utf-8", "replace").split())
+        return clip(" ".join(m.group(1).decode("utf-8", "replace").split()), 80)
+    return clip(" ".join(body[:400].decode("utf-8", "replace").split()), 80,
+                whole=len(body) <= 400)
 
 
 #: The API's error kinds (facts §3) → the cause a keyless probe reports for them.
@@ -120,7 +123,7 @@ def first_sse_event(body: bytes) -> tuple[str, dict[str, Any] | None] | None:
         return None
     try:
         data = json.loads("\n".join(data_lines)) if data_lines else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deep [[[[…, not the API either
         data = None
     return event, data if isinstance(data, dict) else None
 
@@ -141,7 +144,7 @@ def anthropic_shape(ctype: str, body: bytes) -> tuple[str, str | None] | None:
         return None
     try:
         data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(data, dict) and data.get("type") == "error":
         return "error", (data.get("error") or {}).get("type") or "error"

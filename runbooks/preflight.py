@@ -66,7 +66,7 @@ def verdict(report) -> tuple[bool, str]:
 def main(args: argparse.Namespace) -> int:
     from .cli import check_json_path, write_atomically
     from .doctor import DOCTOR_PARAMETERS, run_doctor
-    from .render import json_report
+    from .render import json_report, shown
 
     json_file = check_json_path(args.json_path)
     values = {name: p.default for name, p in DOCTOR_PARAMETERS.items()}  # apply stays False
@@ -78,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--resolve needs HOST:ADDR")
     report = run_doctor(values)
     safe, line = verdict(report)
+    line = shown(line)  # a check's summary can quote a gateway's page
     if args.json_path == "-":
         sys.stdout.write(json_report(report))
         if not (safe and args.quiet):

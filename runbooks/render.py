@@ -1,4 +1,12 @@
-"""Three renderings of one result model: terminal, notebook (Markdown), JSON."""
+"""Three renderings of one result model: terminal, notebook (Markdown), JSON.
+
+Text from outside (a transcript, a debug log, a gateway's error page, the status page)
+reaches a terminal only through :func:`printable`: control characters (ESC, BEL, the C1
+controls, bidirectional overrides) are shown escaped (``\\x1b``), so a record cannot clear
+the screen, write the clipboard (OSC 52) or disguise a link (OSC 8). The renderers apply it
+to the data before styling it, so the doctor's own colours still work. JSON keeps every
+character and escapes it (:func:`json_text`: ``\\u001b``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,16 @@ import sys
 from typing import IO, Any
 
 from .causes import CAUSES
-from .masking import redact
+from .masking import redact, redact_data
 from .result import Check, Report, Status
 
 __all__ = [
     "json_report",
+    "json_text",
     "markdown_check",
     "markdown_report",
+    "printable",
+    "shown",
     "terminal_check",
     "terminal_report",
     "use_color",
@@ -37,21 +48,56 @@ def use_color(stream: IO[str] | None = None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+#: Characters a terminal acts on rather than shows: C0 (but newline, tab and the CR of a
+#: CRLF), DEL, C1, and the bidirectional embeddings, overrides and isolates (they reorder
+#: what is shown).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+                       "|\r(?!\n)")
+#: The same, as they appear raw in JSON text written with ``ensure_ascii=False`` (json
+#: escapes C0 itself; DEL, C1 and the rest only ever occur inside strings there).
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def printable(text: str) -> str:
+    """Text fit for a terminal: every control character shown escaped (``ESC`` as
+    ``\\x1b``, BEL as ``\\x07``, a lone CR as ``\\x0d``), newlines, tabs and CRLF kept."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+def shown(text: object) -> str:
+    """Outside text as a terminal gets it: masked (:func:`~runbooks.masking.redact`), then
+    its control characters escaped (:func:`printable`)."""
+    return printable(redact(str(text)))
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """``data`` as JSON for a report: every string masked before it is serialised (so the
+    document stays valid whatever a secret holds), non-ASCII kept, and the control
+    characters JSON itself leaves raw (DEL, C1, U+2028…) escaped as ``\\u009b``."""
+    text = json.dumps(redact_data(data), indent=indent, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
 def terminal_check(check: Check, color: bool = False, width: int = 10) -> str:
     mark = _paint(f"[{_MARK[check.status]}]", _COLOR[check.status], color)
-    lines = [f"{mark} {check.title:<{width}} {redact(check.summary)}"]
-    lines += [f"    {redact(line)}" for line in check.details.get("lines", [])]
+    lines = [f"{mark} {shown(check.title):<{width}} {shown(check.summary)}"]
+    lines += [f"    {shown(line)}" for line in check.details.get("lines", [])]
     if check.is_finding:
         if check.cause:
-            lines.append(f"    {_paint('cause:', '1', color)} {check.cause}")
+            lines.append(f"    {_paint('cause:', '1', color)} {shown(check.cause)}")
         if check.fix:
-            lines.append(f"    {_paint('fix:', '1', color)}   {redact(check.fix)}")
+            lines.append(f"    {_paint('fix:', '1', color)}   {shown(check.fix)}")
         if check.doc:
-            lines.append(f"    {_paint('docs:', '1', color)}  {check.doc}")
+            lines.append(f"    {_paint('docs:', '1', color)}  {shown(check.doc)}")
     return "\n".join(lines)
 
 
@@ -67,16 +113,17 @@ def _summary_line(report: Report) -> str:
 
 def terminal_report(report: Report, color: bool = False) -> str:
     width = max((len(c.title) for c in report.checks), default=8)
-    head = f"Claude Code connection check · {report.runbook} · {report.target.get('url')}"
+    head = shown(f"Claude Code connection check · {report.runbook} · "
+                 f"{report.target.get('url')}")
     body = []
     several = len({c.runbook for c in report.checks}) > 1
     for i, c in enumerate(report.checks):
         if several and (i == 0 or c.runbook != report.checks[i - 1].runbook):
-            body.append(_paint(f"{c.runbook}", "1;2", color))
+            body.append(_paint(shown(c.runbook), "1;2", color))
         body.append(terminal_check(c, color, width))
     verdict_color = {"pass": "32", "warn": "33", "fail": "31"}[report.verdict]
     return "\n".join([_paint(head, "1", color), *body, "",
-                      _paint(_summary_line(report), verdict_color, color)])
+                      _paint(shown(_summary_line(report)), verdict_color, color)])
 
 
 # -- Markdown (notebooks) -------------------------------------------------------------------------
@@ -112,8 +159,8 @@ def _code_urls(text: str) -> str:
 
 
 def _md_text(text: str) -> str:
-    """Free text for Markdown: secrets masked, URLs as code."""
-    return _code_urls(redact(str(text)))
+    """Free text for Markdown: secrets masked, control characters escaped, URLs as code."""
+    return _code_urls(shown(text))
 
 
 def _md_escape(text: str) -> str:
@@ -188,4 +235,4 @@ def markdown_report(report: Report) -> str:
 
 
 def json_report(report: Report) -> str:
-    return redact(json.dumps(report.to_dict(), indent=2, ensure_ascii=False)) + "\n"
+    return json_text(report.to_dict()) + "\n"

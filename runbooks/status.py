@@ -150,3 +150,5 @@ def fetch_status(url: str, env: Mapping[str, str], budget: Budget,
         return _parse(url, json.loads(body))
     except ValueError:
         return StatusPage(url, False, "the status page answered something that is not JSON")
+    except RecursionError:
+        return StatusPage(url, False, "the status page answered JSON nested too deeply to read")

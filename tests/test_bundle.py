@@ -145,3 +145,85 @@ def test_members_are_made_in_process(planted, tmp_path, monkeypatch):
     with tarfile.open(tmp_path / "b.tgz") as tf:
         assert all(m.mode == 0o600 for m in tf.getmembers())
     assert os.path.exists(tmp_path / "b.tgz")
+
+
+# -- shapes, cuts and depth --------------------------------------------------------------------------
+TOKEN = f"{CANARY}-bearer-token-0123456789"  # ANTHROPIC_AUTH_TOKEN: registered, not key-shaped
+
+
+def test_config_json_masks_every_proxy_shape(tmp_path):
+    """Each proxy value of the masking table (test_masking.py: the user info split where Node's
+    URL parser splits it, "@" in the user name, quotes, spaces, %40…) as config.json shows it."""
+    from test_masking import SHAPES
+
+    from runbooks.bundle import _json, configuration
+
+    for value, _ in SHAPES:
+        for var in ("HTTPS_PROXY", "http_proxy", "ANTHROPIC_BASE_URL"):
+            text = _json(configuration({var: value}, tmp_path))
+            assert CANARY not in text, (var, value, text)
+            assert json.loads(text)["variables"][var]["value"]  # masked, not dropped
+
+
+def _compact(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":"))
+
+
+@pytest.fixture
+def hostile(tmp_path) -> dict[str, str]:
+    """Records that used to leak: a token across the 1,000-character cut of an error text, a
+    debug log line over 64 KiB with tokens across both cuts (the 500 characters shown, the
+    head the reader holds)."""
+    import time
+
+    from runbooks.history import folder_for
+
+    cfg = tmp_path / "claude"
+    lay_out(cfg)
+    sid = "00000000-0000-4000-8000-0000000000b1"
+    when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
+    text = "API Error: Connection refused (ECONNREFUSED) " + "x" * 935 + f" {TOKEN}" + " end" * 30
+    record = {"type": "assistant", "timestamp": when, "isApiErrorMessage": True,
+              "message": {"role": "assistant", "content": [{"type": "text", "text": text}]},
+              "sessionId": sid, "entrypoint": "cli"}
+    (cfg / "projects" / folder_for(PROJECT) / f"{sid}.jsonl").write_text(
+        _compact(record) + "\n", encoding="utf-8")
+    head = f"{when} [ERROR] Connection error details: code=ECONNREFUSED, message="
+    line = head + "y" * (470 - len(head)) + f" {TOKEN} " + "z" * 1960 + f" {TOKEN} " + "w" * 70_000
+    assert line.index(TOKEN) < 500 < line.index(TOKEN) + len(TOKEN)  # across the old cut
+    log = cfg / "debug" / "zz-newest.txt"
+    log.write_text(line + "\n", encoding="utf-8")
+    return {**clean_subprocess_env(ANTHROPIC_AUTH_TOKEN=TOKEN, CLAUDE_CONFIG_DIR=str(cfg),
+                                   CLAUDE_PROJECT_DIR=PROJECT,
+                                   HTTPS_PROXY=f"http://jane@corp.example:{CANARY}@127.0.0.1:9",
+                                   HTTP_PROXY=f"http://bob:it's{CANARY}@127.0.0.1:9")}
+
+
+def test_every_member_is_masked_before_it_is_cut(hostile, monkeypatch):
+    """history.json showed 20 characters of the token, debug-log.txt 30."""
+    from runbooks.bundle import build_members
+
+    for k, v in hostile.items():
+        monkeypatch.setenv(k, v)
+    members = build_members(env=hostile, doctor=False)
+    for name, text in members.items():
+        assert CANARY not in text and CANARY[:8] not in text, (name, text[:3000])
+    assert "Connection error details: code=ECONNREFUSED" in members["debug-log.txt"]
+    config = json.loads(members["config.json"])
+    assert config["variables"]["HTTPS_PROXY"]["value"] == "http://jane@corp.example:****@127.0.0.1:9"
+    assert config["variables"]["HTTP_PROXY"]["value"] == "http://bob:****@127.0.0.1:9"
+
+
+def test_a_deeply_nested_transcript_line_is_named_not_a_crash(hostile, monkeypatch):
+    """A 200 KB line of [[[[… used to stop the bundle with a RecursionError."""
+    from runbooks.bundle import build_members
+    from runbooks.history import folder_for
+
+    folder = Path(hostile["CLAUDE_CONFIG_DIR"]) / "projects" / folder_for(PROJECT)
+    with (folder / "00000000-0000-4000-8000-0000000000b1.jsonl").open("a") as fh:
+        fh.write('{"type":"assistant","message":' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    members = build_members(env=hostile, doctor=False)
+    history = json.loads(members["history.json"])
+    assert [line.rsplit("/", 1)[-1] for line in history["scanned"]["too_deep_lines"]] == [
+        "00000000-0000-4000-8000-0000000000b1.jsonl: line 2"]
+    assert len(history["failures"]) == 8  # the story's seven and the hostile record: read

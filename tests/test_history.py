@@ -281,3 +281,43 @@ def test_the_fixtures_hold_nothing_secret():
     text = "".join(p.read_text(encoding="utf-8") for p in RECORDS.rglob("*") if p.is_file())
     for secret in ("lab-key-not-a-secret", "sk-ant-", "/root/", "/tmp/acme-"):
         assert secret not in text, secret
+
+
+# -- masked before cut, and lines the parser cannot read ---------------------------------------------
+TOKEN = "TOKENCANARYzz9Q-bearer-token-0123456789"  # ANTHROPIC_AUTH_TOKEN: registered, not key-shaped
+
+
+def test_a_token_at_the_cut_is_masked_whole(config):
+    """An error text is cut at 1,000 characters, after it is masked: a token across the cut
+    used to show its first 20 characters (the cut part no longer matched the registered
+    token)."""
+    sid = "00000000-0000-4000-8000-000000000004"
+    text = "API Error: Connection refused (ECONNREFUSED) " + "x" * 935 + " " + TOKEN + " end" * 30
+    assert text.index(TOKEN) == 981  # 19 characters of it before the cut
+    (_folder(config) / f"{sid}.jsonl").write_text(_record(sid, time.time() - 60, text) + "\n",
+                                                  encoding="utf-8")
+    proc = _cli(config, "--json", "--since", "all", ANTHROPIC_AUTH_TOKEN=TOKEN)
+    assert proc.returncode == 1, proc.stderr
+    kept = next(f["text"] for f in json.loads(proc.stdout)["failures"] if f["session"] == sid)
+    assert kept.startswith("API Error: Connection refused") and kept.endswith("…")
+    assert "TOKENCANARY" not in proc.stdout and "TOKENCAN" not in kept
+
+
+def test_a_deeply_nested_line_is_named_and_the_rest_read(config):
+    """One line of 200 KB that is [[[[… (inside an assistant record, so it is parsed) used to
+    end the command with a RecursionError traceback."""
+    sid = "00000000-0000-4000-8000-000000000005"
+    deep = '{"type":"assistant","message":' + "[" * 100_000 + "]" * 100_000 + "}"
+    (_folder(config) / f"{sid}.jsonl").write_text(
+        _record(sid, time.time() - 120) + "\n" + deep + "\n" + _record(sid, time.time() - 60)
+        + "\n", encoding="utf-8")
+    proc = _cli(config, "--json", "--since", "all")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert [line.rsplit("/", 1)[-1] for line in report["scanned"]["too_deep_lines"]] == [
+        f"{sid}.jsonl: line 2"]
+    assert len([f for f in report["failures"] if f["session"] == sid]) == 2  # the rest read
+    assert report["causes"]["tcp.refused"] == 6
+    proc = _cli(config, "--since", "all")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{sid}.jsonl: line 2: nested too deeply to read as JSON" in proc.stdout

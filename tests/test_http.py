@@ -62,3 +62,30 @@ def test_a_gateway_is_the_api_end_to_end(lab):
     assert report.verdict == "pass", report
     http = next(c for c in report.checks if c.id == "http")
     assert "message stream" in http.summary
+
+
+def test_a_deeply_nested_answer_is_a_finding_not_a_crash():
+    """A 120 KB [[[[… from a gateway (as its 5xx page) and from the status page: the HTTP
+    check said "the check itself failed: RecursionError", with no cause."""
+    import os
+
+    from runbooks.doctor import DOCTOR_PARAMETERS, run_doctor
+    from runbooks.lab.api import FakeAPI
+    from runbooks.lab.statuspage import FakeStatusPage
+
+    deep = b"[" * 60_000 + b"]" * 60_000
+    api, page = FakeAPI(behaviour="edge_504"), FakeStatusPage()
+    api.edge_page = page.body = deep
+    try:
+        values = {k: p.default for k, p in DOCTOR_PARAMETERS.items()}
+        report = run_doctor(values, env={**os.environ, "ANTHROPIC_BASE_URL": api.url,
+                                         "RUNBOOKS_STATUS_URL": page.url})
+    finally:
+        api.close()
+        page.close()
+    checks = {c.id: c for c in report.checks}
+    assert checks["http"].cause == "http.server_error", checks["http"].summary
+    assert checks["http"].summary.startswith("504") and "Recursion" not in checks[
+        "http"].summary
+    assert checks["status"].cause == "status.unreachable"
+    assert "nested too deeply" in checks["status"].summary

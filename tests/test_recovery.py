@@ -58,6 +58,22 @@ def test_recovery_on_the_recorded_story(config):
     assert cont.status == Status.WARN and "claude -p" in cont.summary  # headless: -r, not -c
 
 
+def test_a_deeply_nested_line_is_named_and_the_story_still_told(config):
+    """A 200 KB line of [[[[… in an assistant record: the failures check errored with a
+    RecursionError."""
+    from runbooks.history import folder_for
+
+    path = config / "projects" / folder_for(PROJECT) / f"{LAST}.jsonl"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"type":"assistant","message":' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    _run, report = _recovery(config)
+    failures = {c.id: c for c in report.checks}["recovery.failures"]
+    assert failures.status == Status.WARN and "7 failed attempts" in failures.summary
+    assert [p.rsplit("/", 1)[-1] for p in failures.details["too_deep_lines"]] == [
+        f"{LAST}.jsonl: line {path.read_text().count(chr(10))}"]
+    assert "nested too deeply" in failures.details["lines"][-1]
+
+
 def test_recovery_in_a_window_without_failures(config):
     # the story ends an hour ago: the last 30 minutes hold nothing
     _run, report = _recovery(config, since="30m")
@@ -150,6 +166,25 @@ def test_debugging_reads_a_log_named_by_the_parameter(config, tmp_path):
     assert checks["debug.log"].summary.count("1 errors, 1 warnings") == 1
     with pytest.raises(UsageError, match="debug log"):
         get("debugging").from_parameters(env=_env(config), debug_log=str(tmp_path))
+
+
+@pytest.mark.parametrize("at", [470, 1990])  # across the 500 characters shown; the head held
+def test_a_long_log_line_is_masked_before_it_is_cut(config, tmp_path, at):
+    """A line over 64 KiB is held as its head: a token across the cut showed its first 30
+    characters (the cut part no longer matched the registered token)."""
+    from runbooks.render import json_report, terminal_report
+
+    token = "TOKENCANARYzz9Q-bearer-token-0123456789"
+    head = "2026-11-26T01:00:09.195Z [ERROR] Connection error details: code=ECONNREFUSED, x="
+    log = tmp_path / "long.log"
+    log.write_text(head + "y" * (at - len(head)) + f" {token} " + "z" * 70_000 + "\n")
+    run = get("debugging").from_parameters(env=_env(config, ANTHROPIC_AUTH_TOKEN=token),
+                                           debug_log=str(log))
+    report = run.run_all()
+    errors = {c.id: c for c in report.checks}["debug.errors"]
+    assert errors.cause == "tcp.refused" and errors.details["lines"]
+    for text in (terminal_report(report), json_report(report)):
+        assert "TOKENCAN" not in text, text[text.find("TOKENCAN") - 100:][:300]
 
 
 def test_an_old_log_is_outside_the_window(config):

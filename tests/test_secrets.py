@@ -27,6 +27,13 @@ CANARY = "CANARYzz9Qsecret"  # every planted secret contains this
     ("HTTPS_PROXY", f"socks5://bob:{CANARY}@127.0.0.1:1080"),  # unsupported, reported
     ("ALL_PROXY", f"http://bob:{CANARY}@127.0.0.1:9"),
     ("HTTPS_PROXY", f"http://{CANARY}token0000@127.0.0.1:9"),  # a token as the user name
+    # valid URLs as Node's parser splits them: the user info runs to the last "@", and every
+    # character of it is user name or password (test_masking.py has the whole table)
+    ("HTTPS_PROXY", f"http://jane@corp.example:{CANARY}@127.0.0.1:9"),
+    ("HTTPS_PROXY", f"http://bob:it's{CANARY}@127.0.0.1:9"),
+    ("HTTPS_PROXY", f'http://bob:pa"ss {CANARY}@127.0.0.1:9'),
+    ("HTTP_PROXY", f"HTTP:\\\\bob:p%40ss{CANARY}@127.0.0.1:9"),
+    ("https_proxy", f"jane@corp.example:{CANARY}@127.0.0.1:9"),  # no scheme
     # a key in the base URL's query string, and in its user info
     ("ANTHROPIC_BASE_URL", f"http://127.0.0.1:9/?key={CANARY}"),
     ("ANTHROPIC_BASE_URL", f"http://u:{CANARY}@127.0.0.1:9"),

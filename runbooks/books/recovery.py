@@ -19,6 +19,7 @@ from typing import Any
 from .. import history as _history
 from ..errors import UsageError
 from ..files import shown_path
+from ..masking import clip
 from ..params import Param, flag, merge, text
 from ..result import Check, Status
 from ..runbook import FIXING, Context, Runbook
@@ -283,13 +284,16 @@ def _summary(h: _history.History) -> dict[str, Any]:
     if len(h.failures) > _SHOWN:
         lines.insert(0, f"(the last {_SHOWN} of {len(h.failures)}: runbooks history --json "
                         "has every one)")
+    lines += [f"{where}: nested too deeply to read as JSON; skipped, the rest read"
+              for where in h.too_deep[:3]]
     return {"causes": dict(h.causes().most_common()), "failures": len(h.failures),
             "sessions": len(h.sessions), "transcripts": h.files_read,
-            "malformed_lines": h.malformed_lines, "complete": h.complete, "lines": lines}
+            "malformed_lines": h.malformed_lines, "too_deep_lines": h.too_deep,
+            "complete": h.complete, "lines": lines}
 
 
 def _short(text: str, width: int = 80) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return clip(text, width)
 
 
 def _session_brief(s: _history.Session) -> dict[str, Any]:

@@ -155,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif behaviour == "server_error":
             self._json_error(500, "api_error", "Internal server error")
         elif behaviour == "edge_504":
-            self._send(504, EDGE_504_PAGE, "text/html", request_id=False,
+            self._send(504, self.server.edge_page, "text/html", request_id=False,
                        headers={"server": "nginx"})
         elif behaviour == "sse_error" and streamed:  # a 200 stream, its first event an error
             self._stream([_sse("error", _error("overloaded_error", "Overloaded"))])
@@ -331,6 +331,7 @@ class _Server(ThreadingHTTPServer):
         self.tls = tls
         self.strict = strict
         self.delay = delay
+        self.edge_page = EDGE_504_PAGE
         self.log: list[str] = []
         self.seen: list[dict[str, Any]] = []
         self.keyless = itertools.count(1)  # flaky: which keyless request this is
@@ -414,6 +415,15 @@ class FakeAPI:
     @strict.setter
     def strict(self, on: bool) -> None:
         self.server.strict = on
+
+    @property
+    def edge_page(self) -> bytes:
+        """The HTML page ``edge_504`` answers (a test may give it a hostile title)."""
+        return self.server.edge_page
+
+    @edge_page.setter
+    def edge_page(self, page: bytes) -> None:
+        self.server.edge_page = page
 
     @property
     def delay(self) -> float:

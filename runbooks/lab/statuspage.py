@@ -37,8 +37,9 @@ def _component(i: int, name: str, status: str) -> dict:
             "only_show_if_degraded": False}
 
 
-def summary(state: str) -> dict:
-    """The ``summary.json`` document for ``state``."""
+def summary(state: str, incident: dict | None = None) -> dict:
+    """The ``summary.json`` document for ``state``; ``incident``: fields laid over its
+    incident's (``name``, ``shortlink``…), as a page may send anything."""
     api_status = {"operational": "operational", "degraded": "degraded_performance",
                   "major": "major_outage", "incident": "partial_outage"}[state]
     comps = [_component(i, n, api_status if "API" in n or "Claude Code" in n else "operational")
@@ -57,7 +58,7 @@ def summary(state: str) -> dict:
                                   "body": "We are investigating elevated error rates.",
                                   "created_at": _now(), "display_at": _now(),
                                   "affected_components": None}],
-            "components": affected})
+            "components": affected, **(incident or {})})
     indicator, description = _INDICATOR[state]
     return {"page": {**_PAGE, "updated_at": _now()}, "components": comps,
             "incidents": incidents, "scheduled_maintenances": [],
@@ -72,10 +73,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        doc = summary(self.server.state)
+        doc = summary(self.server.state, self.server.incident)
         path = self.path.split("?")[0]
         if path == "/api/v2/summary.json":
-            body = json.dumps(doc).encode()
+            body = self.server.body or json.dumps(doc).encode()
         elif path == "/api/v2/status.json":
             body = json.dumps({"page": doc["page"], "status": doc["status"]}).encode()
         else:
@@ -90,8 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: str) -> None:
+    def __init__(self, state: str, incident: dict | None = None) -> None:
         self.state = state
+        self.incident = incident
+        self.body: bytes | None = None  # summary.json as these bytes instead (FakeStatusPage.body)
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def server_bind(self) -> None:  # no reverse DNS lookup (HTTPServer would getfqdn())
@@ -102,16 +105,26 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeStatusPage:
-    """The fake status page in a background thread, until :meth:`close`."""
+    """The fake status page in a background thread, until :meth:`close`. ``incident``: fields
+    laid over the incident of the ``major`` and ``incident`` states."""
 
-    def __init__(self, state: str = "operational") -> None:
+    def __init__(self, state: str = "operational", incident: dict | None = None) -> None:
         if state not in STATES:
             raise ValueError(f"unknown status page state {state!r}; one of {', '.join(STATES)}")
-        self.server = _Server(state)
+        self.server = _Server(state, incident)
         self.port = self.server.server_address[1]
         self.url = f"http://{hostport('127.0.0.1', self.port)}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()
+
+    @property
+    def body(self) -> bytes | None:
+        """``summary.json`` as these bytes rather than the state's document (None)."""
+        return self.server.body
+
+    @body.setter
+    def body(self, data: bytes | None) -> None:
+        self.server.body = data
 
     def close(self) -> None:
         self.server.shutdown()
