@@ -14,10 +14,13 @@ from typing import NamedTuple
 
 import httpx
 
+from .budget import DeadlineExceeded
+
 __all__ = [
     "TLS_VERIFY_CODES",
     "Fault",
     "classify_connect",
+    "classify_deadline",
     "classify_gai",
     "classify_http",
     "classify_tls",
@@ -88,7 +91,8 @@ def classify_tls(exc: BaseException, budget_s: float) -> Fault:
     if isinstance(exc, (socket.timeout, TimeoutError)) and not getattr(exc, "errno", None):
         return Fault(
             "http.first_byte_timeout",
-            f"connected, but the server sent no TLS handshake within {budget_s:g} s",
+            f"connected, but the TLS handshake did not complete within {budget_s:g} s (the "
+            "server sent none, or too little of it)",
         )
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
         return Fault("tls.handshake_failed", "the server closed the connection during the handshake")
@@ -106,9 +110,39 @@ def classify_tls(exc: BaseException, budget_s: float) -> Fault:
     return Fault("tls.handshake_failed", f"{type(exc).__name__}: {exc}")
 
 
+def _overrun(exc: BaseException) -> DeadlineExceeded | None:
+    """The deadline that ended the exchange, if a deadline did (in the exception's chain)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, DeadlineExceeded):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def classify_deadline(over: DeadlineExceeded) -> Fault:
+    """An exchange still going on when its deadline passed: headers that had not all come
+    (``http.first_byte_timeout``) or a body still arriving (``http.stream_stall``)."""
+    d = over.deadline
+    came = f"{d.received} byte{'s' if d.received != 1 else ''}"
+    if d.phase == "body":
+        of_it = f"; {came} of it had come" if d.received else ""
+        return Fault("http.stream_stall", f"the headers came, but the server was still "
+                     f"sending the body after {d.seconds:g} s (the request's deadline{of_it})")
+    if d.received:
+        return Fault("http.first_byte_timeout", f"connected, but the server was still sending "
+                     f"its answer's headers after {d.seconds:g} s (the request's deadline; "
+                     f"{came} had come)")
+    return Fault("http.first_byte_timeout",
+                 f"connected, but no answer within the request's {d.seconds:g} s deadline")
+
+
 def classify_http(exc: BaseException, read_s: float) -> Fault:
     """A failed httpx request → cause. TCP and TLS were checked before, so what is
     left is mostly the answer itself."""
+    over = _overrun(exc)
+    if over is not None:
+        return classify_deadline(over)
     if isinstance(exc, httpx.ConnectTimeout):
         return Fault("tcp.timeout", "connect timed out")
     if isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)):

@@ -20,7 +20,7 @@ from .classify import classify_gai
 from .errors import UsageError
 
 __all__ = ["Lookup", "Resolver", "check_nameserver", "check_resolve", "lookup", "lookup_both",
-           "parse_nameserver", "parse_resolve", "split_pins"]
+           "parse_nameserver", "parse_resolve", "split_pins", "stream_addresses"]
 
 FAMILIES = {"A": socket.AF_INET, "AAAA": socket.AF_INET6}
 
@@ -170,31 +170,51 @@ def lookup_both(host: str, resolver: Resolver, budget_s: float) -> dict[str, Loo
     return {t: results[t] for t in FAMILIES}
 
 
-def _ask_system(host: str, rtype: str, budget_s: float) -> tuple[str, list[str], str]:
-    # getaddrinfo has no timeout of its own: run it in a daemon thread and stop
-    # waiting at the budget (the thread is abandoned, it cannot hold the exit).
+def _getaddrinfo(host: str, port: int | None, family: int, budget_s: float) -> dict:
+    """getaddrinfo has no timeout of its own: run it in a daemon thread and stop waiting at
+    the budget (the thread is abandoned, it cannot hold the exit). The box holds ``infos``,
+    ``gai`` (a gaierror) or ``err``; empty when no answer came in time."""
     box: dict = {}
 
     def work() -> None:
         try:
-            infos = socket.getaddrinfo(host, None, FAMILIES[rtype], socket.SOCK_STREAM)
-            box["addrs"] = list(dict.fromkeys(info[4][0] for info in infos))
+            box["infos"] = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             box["gai"] = exc
         except (OSError, UnicodeError) as exc:
             box["err"] = exc
 
-    t = threading.Thread(target=work, daemon=True, name=f"getaddrinfo-{rtype}")
+    t = threading.Thread(target=work, daemon=True, name=f"getaddrinfo-{family}")
     t.start()
     t.join(budget_s)
-    if t.is_alive():
-        return "timeout", [], f"no answer within {budget_s:g} s"
-    if "addrs" in box:
-        return "ok", box["addrs"], ""
+    return dict(box)
+
+
+def _ask_system(host: str, rtype: str, budget_s: float) -> tuple[str, list[str], str]:
+    box = _getaddrinfo(host, None, FAMILIES[rtype], budget_s)
+    if "infos" in box:
+        return "ok", list(dict.fromkeys(info[4][0] for info in box["infos"])), ""
     if "gai" in box:
         outcome, msg = classify_gai(box["gai"])
         return outcome, [], msg
-    return "nxdomain", [], f"bad host name: {box['err']}"
+    if "err" in box:
+        return "nxdomain", [], f"bad host name: {box['err']}"
+    return "timeout", [], f"no answer within {budget_s:g} s"
+
+
+def stream_addresses(host: str, port: int, budget_s: float) -> list[tuple[int, tuple]]:
+    """(family, socket address) pairs to connect to ``host:port``, in the order the system
+    resolver gives them, within ``budget_s`` seconds (what ``socket.create_connection`` would
+    try, bounded). The gaierror on failure; one with EAI_AGAIN when no answer came in time."""
+    box = _getaddrinfo(host, port, socket.AF_UNSPEC, budget_s)
+    if "infos" in box:
+        return [(info[0], info[4]) for info in box["infos"]]
+    if "gai" in box:
+        raise box["gai"]
+    if "err" in box:
+        raise socket.gaierror(socket.EAI_NONAME, f"bad host name: {box['err']}")
+    raise socket.gaierror(socket.EAI_AGAIN, f"no answer from the system resolver for {host} "
+                          f"within {budget_s:g} s")
 
 
 def _ask_nameserver(

@@ -204,7 +204,10 @@ class StreamRun:
 def message(ctx: Context, headers: dict[str, str], model: str = LIVE_MODEL,
             max_tokens: int = 20, idle_s: float | None = None) -> StreamRun:
     """One minimal streamed message request (``--live``): at most ``max_tokens`` output
-    tokens. Waits at most ``idle_s`` (default: the read budget) between two events."""
+    tokens. Waits at most ``idle_s`` (default: the read budget) for the first byte and between
+    two events; the whole exchange has the request's deadline (``idle_s`` as its first-byte
+    budget) plus ``idle_s`` for the stream: one that trickles in ends there
+    (``http.stream_stall``)."""
     proxy, ssl_ctx = path_of(ctx)
     idle = ctx.budget.read if idle_s is None else idle_s
     body = json.dumps({"model": model, "max_tokens": max_tokens, "stream": True,
@@ -214,7 +217,7 @@ def message(ctx: Context, headers: dict[str, str], model: str = LIVE_MODEL,
     try:
         with _http.request(ctx.target, _address(ctx, proxy), ssl_ctx, ctx.budget, "POST",
                            "/v1/messages", headers, body, proxy.url if proxy else None,
-                           read_s=idle) as resp:
+                           read_s=idle, stream_s=idle) as resp:
             t_headers = time.perf_counter()
             run.headers_ms = round((t_headers - t0) * 1000, 1)
             ctype = resp.headers.get("content-type", "")

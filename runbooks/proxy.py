@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .addr import hostport, url_host
+from .budget import Deadline, DeadlineExceeded
 from .classify import Fault, classify_connect
 from .environment import NO_PROXY_VARS, PROXY_VARS
 from .masking import mask_proxy
@@ -541,17 +542,21 @@ def _connect_request(proxy: ProxyChoice, host: str, port: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _read_head(sock: socket.socket, deadline: float) -> bytes:
+def _read_head(sock: socket.socket, deadline: Deadline) -> bytes:
+    """The proxy's answer to CONNECT, up to its blank line, all of it by ``deadline``
+    (DeadlineExceeded, with the bytes that had come counted in it, when it passes)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            raise TimeoutError("no answer to CONNECT")
-        sock.settimeout(left)
-        chunk = sock.recv(1)  # byte by byte: what follows the head belongs to the tunnel
+        seconds, _ = deadline.cap(None)
+        sock.settimeout(seconds)
+        try:
+            chunk = sock.recv(1)  # byte by byte: what follows the head belongs to the tunnel
+        except TimeoutError:
+            raise DeadlineExceeded(deadline) from None
         if not chunk:
             break
         buf += chunk
+        deadline.received = len(buf)
         if len(buf) > _MAX_HEAD:
             break
     return buf
@@ -570,12 +575,15 @@ def connect_through(proxy: ProxyChoice, address: str, host: str, port: int,
                       fault=_proxy_fault(classify_connect(exc, connect_s)))
     try:
         sock.sendall(_connect_request(proxy, host, port))
-        head = _read_head(sock, time.perf_counter() + read_s)
-    except TimeoutError:
+        head = _read_head(sock, Deadline(read_s))
+    except (DeadlineExceeded, TimeoutError) as exc:  # a send that timed out too
         sock.close()
+        came = exc.deadline.received if isinstance(exc, DeadlineExceeded) else 0
+        said = (f"was still sending its answer to CONNECT after {read_s:g} s ({came} "
+                f"byte{'s' if came != 1 else ''} had come)" if came else
+                f"did not answer CONNECT within {read_s:g} s")
         return Tunnel(False, time.perf_counter() - start, fault=Fault(
-            "proxy.unreachable",
-            f"the proxy accepted the connection but did not answer CONNECT within {read_s:g} s"))
+            "proxy.unreachable", f"the proxy accepted the connection but {said}"))
     except OSError as exc:
         sock.close()
         fault = classify_connect(exc, connect_s)
@@ -680,8 +688,8 @@ def auth_challenges(proxy: ProxyChoice, address: str, host: str, port: int,
         return []
     try:
         sock.sendall(_connect_request(proxy, host, port))
-        head = _read_head(sock, time.perf_counter() + read_s)
-    except OSError:  # a timeout too: no challenge to read
+        head = _read_head(sock, Deadline(read_s))
+    except (OSError, DeadlineExceeded):  # no challenge to read
         return []
     finally:
         sock.close()

@@ -8,7 +8,8 @@ Anthropic's status page is an Atlassian Statuspage (https://status.claude.com). 
 Only what affects the API counts here: components whose names mention the API or Claude Code.
 An unreachable status page is ``status.unreachable``: informational, never a failure (it is
 often blocked where the API is allowed). The page is fetched along the path the client would
-take to that host (its proxy, as Claude Code would pick it), within the run's budgets.
+take to that host (its proxy, as Claude Code would pick it), within the run's budgets, and all
+of it, a page that trickles in too, within one request's deadline (:meth:`Budget.request_s`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .budget import Budget
+from .addr import is_ip_literal
+from .budget import Budget, Deadline
 from .classify import classify_http
+from .http import client
 from .proxy import choose_proxy
 from .target import load_trust
 
@@ -131,12 +134,13 @@ def fetch_status(url: str, env: Mapping[str, str], budget: Budget,
     if scheme == "https" and verify is None:
         verify = load_trust(env).context
     verify = verify if scheme == "https" else True
-    timeout = httpx.Timeout(connect=budget.connect, read=budget.read, write=budget.read,
-                            pool=budget.connect)
+    first_hop = (urlsplit(via).hostname if via else parts.hostname) or ""
+    deadline = Deadline(budget.request_s(tls=scheme == "https", proxy=via,
+                                         dns=not is_ip_literal(first_hop)))
     try:
-        with httpx.Client(verify=verify, trust_env=False, timeout=timeout, proxy=via,
-                          follow_redirects=False) as client, \
-                client.stream("GET", full, headers={"accept": "application/json"}) as resp:
+        with client(deadline, budget, verify, via) as http, \
+                http.stream("GET", full, headers={"accept": "application/json"}) as resp:
+            deadline.phase, deadline.received = "body", 0
             body = b""
             for chunk in resp.iter_bytes():
                 body += chunk

@@ -39,7 +39,8 @@ def test_the_real_client_accepts_the_fake_api(claude, lab, tmp_path, scenario):
 @pytest.mark.parametrize("scenario", ["refused", "tls-untrusted", "blackhole", "proxy-auth",
                                       "proxy-denied", "proxy-refused", "proxy-socks",
                                       "proxy-inspected", "mtls-missing", "proxy-zscaler",
-                                      "bundle-lacks-issuer", "bundle-expired-ca", "proxy-ntlm"])
+                                      "bundle-lacks-issuer", "bundle-expired-ca", "proxy-ntlm",
+                                      "trickle-head", "tls-trickle"])
 def test_the_real_clients_message_triages_to_the_doctors_cause(claude, lab, tmp_path, scenario):
     run = lab(scenario)
     proc = _ask(claude, run, tmp_path)

@@ -11,7 +11,8 @@ successful answers carry ``anthropic-ratelimit-*`` headers.
 A *behaviour* turns the same server into a fault: a key the API rejects (401, 403, 402),
 rate limited, overloaded, server error, an edge's HTML 504, an error event inside a 200
 stream, a stream that stalls mid-way, a gateway that buffers the stream, a slow first
-byte, a captive portal; or into an Anthropic-compatible gateway that answers keyless
+byte, an answer that trickles in one byte at a time (its headers, or only its body), a
+captive portal; or into an Anthropic-compatible gateway that answers keyless
 requests with a real stream. ``strict`` accepts only the lab's key.
 
 Every request's method, path and headers are kept in :attr:`FakeAPI.seen`, in memory only
@@ -41,7 +42,8 @@ LAB_REPLY = "Hello from the lab."
 _LAB_KEY = "lab-key-not-a-secret"
 BEHAVIOURS = ("healthy", "ratelimited", "spend_cap", "overloaded", "server_error", "stall",
               "captive_portal", "gateway", "strict", "auth_invalid", "auth_forbidden",
-              "auth_billing", "edge_504", "sse_error", "buffered", "slow_first_byte", "flaky")
+              "auth_billing", "edge_504", "sse_error", "buffered", "slow_first_byte", "flaky",
+              "trickle_head", "trickle_body")
 LAB_MODELS = ("claude-lab-1", "claude-lab-mini-1")
 #: What an edge (nginx, a CDN) sends when the origin does not answer in time: HTML, no
 #: request-id, not the API's JSON.
@@ -107,9 +109,55 @@ def _bearer(value: str | None) -> str:
     return token.strip() if scheme.lower() == "bearer" else (value or "").strip()
 
 
+class Trickle:
+    """A stand-in for a handler's ``wfile`` that sends one byte every ``interval`` seconds
+    (until ``stopping`` is set): every read the client makes succeeds, so only a deadline on
+    the whole exchange ends it. ``fast`` lets writes through at once while it is set."""
+
+    def __init__(self, raw, interval: float, stopping: threading.Event) -> None:
+        self.raw, self.interval, self.stopping = raw, interval, stopping
+        self.fast = False
+
+    def write(self, data: bytes) -> int:
+        if self.fast:
+            return self.raw.write(data)
+        for i in range(len(data)):
+            if self.stopping.wait(self.interval):
+                raise ConnectionAbortedError("the lab is stopping")
+            self.raw.write(data[i:i + 1])
+            self.raw.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        if self.server.behaviour in ("trickle_head", "trickle_body"):
+            # trickle_head: the whole answer, status line first, one byte per `delay`;
+            # trickle_body: the headers at once, then the body (or event stream) so
+            self.wfile = Trickle(self.wfile, self.server.delay, self.server.stopping)
+
+    def end_headers(self) -> None:
+        if self.server.behaviour != "trickle_body":
+            return super().end_headers()
+        self.wfile.fast = True
+        try:
+            super().end_headers()
+        finally:
+            self.wfile.fast = False
 
     def log_message(self, format: str, *args) -> None:  # quiet; the lab logs its own way
         self.server.log.append(f"{self.command} {self.path}")
@@ -376,7 +424,8 @@ class FakeAPI:
     ``strict`` (or the ``strict`` behaviour) accepts only the lab's key, in ``x-api-key`` or
     as a Bearer token, and answers 401 ``authentication_error`` to anything else. ``delay``
     (seconds) is how long ``slow_first_byte`` holds the whole answer and ``buffered`` holds
-    the stream's events; both can be changed while the server runs (:attr:`delay`).
+    the stream's events, and, for ``trickle_head`` and ``trickle_body``, the pause before
+    each byte; it can be changed while the server runs (:attr:`delay`).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, behaviour: str = "healthy",

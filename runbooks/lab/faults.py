@@ -8,17 +8,23 @@
 - :class:`Silent`: accepts connections and never says a word (first-byte
   timeout; over TLS, a handshake that never starts).
 - :class:`Reset`: accepts, then aborts the connection with RST.
+- :class:`Trickler`: reads the request, then answers one byte per second, without end (a
+  proxy's answer to ``CONNECT`` that never completes, though every read gets a byte).
+- :class:`TrickleTLS`: a TLS server whose handshake comes one byte per second.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
+import ssl
 import struct
 import threading
 
 from ..addr import hostport
 
-__all__ = ["BlackHole", "LabUnsupported", "Refused", "Reset", "Silent"]
+__all__ = ["BlackHole", "LabUnsupported", "Refused", "Reset", "Silent", "TrickleTLS",
+           "Trickler"]
 
 
 class LabUnsupported(RuntimeError):
@@ -128,3 +134,77 @@ class Reset(_Acceptor):
         conn.close()
 
 
+class Trickler(_Acceptor):
+    """Reads the request's head, then sends ``head``, then ``repeat`` over and over, one byte
+    every ``interval`` seconds: each read the client makes gets a byte in time, the answer
+    never ends. Each connection has its own thread."""
+
+    def __init__(self, head: bytes, repeat: bytes = b"", interval: float = 1.0,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.head, self.repeat, self.interval = head, repeat, interval
+        super().__init__(host, port)
+
+    def on_accept(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5.0)
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got and len(got) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                got += chunk
+            tail = itertools.cycle(self.repeat) if self.repeat else iter(())
+            for byte in itertools.chain(self.head, tail):
+                if self._stop.wait(self.interval):
+                    return
+                conn.sendall(bytes([byte]))
+        except OSError:
+            return
+
+
+class TrickleTLS(_Acceptor):
+    """A TLS server (``context``, server side) that sends its handshake one byte every
+    ``interval`` seconds: the client's reads all succeed, its handshake never completes."""
+
+    def __init__(self, context: ssl.SSLContext, interval: float = 1.0,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.context, self.interval = context, interval
+        super().__init__(host, port)
+
+    def on_accept(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        conn.settimeout(self.interval)  # the wait between two bytes
+        queue = b""
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(65536)
+            except TimeoutError:
+                data = None
+            except OSError:
+                return
+            if data == b"":
+                return
+            if data:
+                incoming.write(data)
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLError, OSError):
+                return
+            queue += outgoing.read()
+            if queue:
+                try:
+                    conn.sendall(queue[:1])
+                except OSError:
+                    return
+                queue = queue[1:]

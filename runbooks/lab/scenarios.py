@@ -15,17 +15,20 @@ from typing import Any
 
 from .api import FakeAPI
 from .dnsserver import LabDNS
-from .faults import BlackHole, Refused, Reset, Silent
+from .faults import BlackHole, Refused, Reset, Silent, Trickler, TrickleTLS
 from .pki import LabPKI
 from .statuspage import FakeStatusPage
 
-__all__ = ["LAB_API_KEY", "LAB_HOST", "SCENARIOS", "Running", "Scenario", "start"]
+__all__ = ["LAB_API_KEY", "LAB_HOST", "SCENARIOS", "TRICKLE_S", "Running", "Scenario", "start"]
 
 LAB_HOST = "api.lab.test"  # .test is reserved (RFC 2606): it never resolves outside the lab
 #: Not a secret: the lab accepts any key. Deliberately not shaped like a real one.
 LAB_API_KEY = "lab-key-not-a-secret"
 #: API_TIMEOUT_MS given to the real client against the lab (its message quotes it).
 CLIENT_TIMEOUT_MS = 5000
+#: The trickle scenarios' pause before each byte: every read succeeds within any per-read
+#: timeout of 1 s or more, so only a deadline on the whole exchange ends them.
+TRICKLE_S = 0.5
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Running:
     client_unset: set[str] = field(default_factory=set)
     #: what the scenario's fake status page reports (None: no status page answers)
     status_state: str | None = "operational"
+    #: the status page's pause before each byte of its answer (0: it answers at once)
+    status_trickle_s: float = 0.0
     #: facts a fix needs that no variable holds (fix scenarios: the proxy this network needs)
     info: dict[str, str] = field(default_factory=dict)
 
@@ -341,6 +346,54 @@ PROXY_SCENARIOS = [
 SCENARIOS.update((s.name, s) for s in PROXY_SCENARIOS)
 
 
+def _trickle_api(behaviour: str):
+    def build(run, pki):
+        _api(run, pki, behaviour=behaviour).delay = TRICKLE_S
+    return build
+
+
+def _status_trickle(run, pki):
+    _api(run, pki)
+    run.status_trickle_s = TRICKLE_S
+
+
+def _proxy_trickle(run, pki):
+    _api(run, pki, tls="good")
+    _trust_lab_ca(run, pki)
+    proxy = Trickler(b"HTTP/1.1 200 Connection established\r\n",
+                     repeat=b"Via: 1.1 lab-trickle\r\n", interval=TRICKLE_S)
+    run.parts.append(proxy)
+    run.env["HTTPS_PROXY"] = proxy.url("http")
+
+
+def _tls_trickle(run, pki):
+    _fault(run, TrickleTLS(pki.server_context("good"), TRICKLE_S), "https")
+    _trust_lab_ca(run, pki)
+
+
+#: What v2.1.332 prints against a trickle it bounds (API_TIMEOUT_MS ends at the headers; a
+#: body that trickles it waits for: it was still waiting at 60 s against trickle-body).
+_TIMED_OUT = ("Request timed out. If the API is slow to answer, or a proxy or gateway holds "
+              f"responses, set API_TIMEOUT_MS above {CLIENT_TIMEOUT_MS}.")
+TRICKLE_SCENARIOS = [
+    Scenario("trickle-head", f"the API sends its answer, status line first, one byte every "
+             f"{TRICKLE_S:g} s: each read gets a byte in time, the headers take minutes",
+             "http.first_byte_timeout", _trickle_api("trickle_head"), _TIMED_OUT),
+    Scenario("trickle-body", f"the API sends its headers at once, then the body (or event "
+             f"stream) one byte every {TRICKLE_S:g} s", "http.stream_stall",
+             _trickle_api("trickle_body")),
+    Scenario("status-trickle", f"the API answers; the status page sends its answer one byte "
+             f"every {TRICKLE_S:g} s (informational: skipped, never a failure)", None,
+             _status_trickle),
+    Scenario("proxy-trickle", f"HTTPS_PROXY answers CONNECT one byte every {TRICKLE_S:g} s, "
+             "with header lines that never end", "proxy.unreachable", _proxy_trickle,
+             _TIMED_OUT),
+    Scenario("tls-trickle", f"an HTTPS port whose TLS handshake comes one byte every "
+             f"{TRICKLE_S:g} s", "http.first_byte_timeout", _tls_trickle, _TIMED_OUT),
+]
+SCENARIOS.update((s.name, s) for s in TRICKLE_SCENARIOS)
+
+
 def start(name: str) -> Running:
     """Start scenario ``name``; call ``.stop()`` (or use :func:`running`) when done."""
     from ..errors import UsageError
@@ -358,7 +411,7 @@ def start(name: str) -> Running:
         raise
     run.params.setdefault("base_url", run.base_url)
     if run.status_state is not None:  # never the real status page: the lab's own
-        page = FakeStatusPage(run.status_state)
+        page = FakeStatusPage(run.status_state, trickle_s=run.status_trickle_s)
         run.parts.append(page)
         run.env["RUNBOOKS_STATUS_URL"] = page.url
     else:

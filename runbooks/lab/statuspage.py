@@ -1,7 +1,8 @@
 """A fake status page with the real Atlassian Statuspage shape (``/api/v2/summary.json`` and
 ``/api/v2/status.json``), on loopback: operational, degraded, a major outage, or an incident in
-progress. Every lab scenario starts one (operational unless the scenario says otherwise) and
-points ``RUNBOOKS_STATUS_URL`` at it, so no run ever asks the real one.
+progress; or one whose answer trickles in, one byte at a time (``trickle_s``). Every lab
+scenario starts one (operational unless the scenario says otherwise) and points
+``RUNBOOKS_STATUS_URL`` at it, so no run ever asks the real one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..addr import hostport
+from .api import Trickle
 
 __all__ = ["STATES", "FakeStatusPage", "summary"]
 
@@ -72,6 +74,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        if self.server.trickle_s:  # the whole answer, status line first, a byte at a time
+            self.wfile = Trickle(self.wfile, self.server.trickle_s, self.server.stopping)
+
     def do_GET(self) -> None:
         doc = summary(self.server.state, self.server.incident)
         path = self.path.split("?")[0]
@@ -91,10 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: str, incident: dict | None = None) -> None:
+    def __init__(self, state: str, incident: dict | None = None,
+                 trickle_s: float = 0.0) -> None:
         self.state = state
         self.incident = incident
         self.body: bytes | None = None  # summary.json as these bytes instead (FakeStatusPage.body)
+        self.trickle_s = trickle_s
+        self.stopping = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def server_bind(self) -> None:  # no reverse DNS lookup (HTTPServer would getfqdn())
@@ -103,15 +113,20 @@ class _Server(ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = "localhost", self.server_address[1]
 
+    def handle_error(self, request, client_address) -> None:
+        pass  # clients hanging up mid-answer (a trickle given up) are normal here
+
 
 class FakeStatusPage:
     """The fake status page in a background thread, until :meth:`close`. ``incident``: fields
-    laid over the incident of the ``major`` and ``incident`` states."""
+    laid over the incident of the ``major`` and ``incident`` states. ``trickle_s``: send
+    every byte of each answer (its status line first) that many seconds after the last."""
 
-    def __init__(self, state: str = "operational", incident: dict | None = None) -> None:
+    def __init__(self, state: str = "operational", incident: dict | None = None,
+                 trickle_s: float = 0.0) -> None:
         if state not in STATES:
             raise ValueError(f"unknown status page state {state!r}; one of {', '.join(STATES)}")
-        self.server = _Server(state, incident)
+        self.server = _Server(state, incident, trickle_s)
         self.port = self.server.server_address[1]
         self.url = f"http://{hostport('127.0.0.1', self.port)}"
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -127,5 +142,6 @@ class FakeStatusPage:
         self.server.body = data
 
     def close(self) -> None:
+        self.server.stopping.set()
         self.server.shutdown()
         self.server.server_close()
