@@ -435,8 +435,9 @@ def test_pages_workflow_builds_strictly_and_deploys():
 
 def test_install_section_says_how_to_get_the_tool():
     home = (ROOT / "docs" / "index.md").read_text()
-    for text in ("pipx install claude-code-runbooks", "uv tool install claude-code-runbooks",
-                 "pip install claude-code-runbooks", "git clone https://github.com/",
+    repo = "git+https://github.com/claude-code-runbooks/runbooks"
+    for text in (f"pipx install {repo}", f"uv tool install {repo}", f"pip install {repo}",
+                 "uv build", "git clone https://github.com/",
                  ". .venv/bin/activate", ".venv\\Scripts\\activate", "py -3 -m venv .venv"):
         assert text in home, text
     assert "<this repository>" not in home
