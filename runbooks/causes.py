@@ -98,7 +98,7 @@ CAUSES: dict[str, Cause] = {
            "Nothing accepts connections there: check the port in ANTHROPIC_BASE_URL, "
            "or a firewall/proxy that rejects outbound HTTPS.",
            "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
-           "connect ECONNREFUSED",
+           "connect ECONNREFUSED", "ECONNREFUSED",
            # Claude Code's --debug log: `[ERROR] Connection error details: code=ECONNREFUSED`
            "code=ECONNREFUSED"),
         _c("tcp.timeout", "Connection attempts go unanswered", _NET, "network",
