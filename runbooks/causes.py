@@ -35,7 +35,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["CAUSES", "PAGES", "SITE_URL", "Cause", "cause", "doc_url", "match_message", "site_url"]
+__all__ = ["CAUSES", "MESSAGES", "PAGES", "SITE_URL", "Cause", "cause", "doc_url", "match_message",
+           "site_url"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ CAUSES: dict[str, Cause] = {
            "Nothing accepts connections there: check the port in ANTHROPIC_BASE_URL, "
            "or a firewall/proxy that rejects outbound HTTPS.",
            "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
-           "connect ECONNREFUSED",
+           "connect ECONNREFUSED", "ECONNREFUSED",
            # Claude Code's --debug log: `[ERROR] Connection error details: code=ECONNREFUSED`
            "code=ECONNREFUSED"),
         _c("tcp.timeout", "Connection attempts go unanswered", _NET, "network",
@@ -264,6 +265,45 @@ CAUSES: dict[str, Cause] = {
            "networks (VPN on/off, Wi-Fi/wired) and see the page for that phase."),
     ]
 }
+
+
+#: What users see, whole, where a signature above is only a part of it: the error index shows
+#: each of these once (with every cause triage ranks for it) instead of its parts, and a part
+#: nobody sees printed on its own (``set API_TIMEOUT_MS above``) is not an entry of its own.
+#: As Claude Code v2.1.332 (and Node, for the CA file) prints them; every lab scenario's
+#: ``client_message`` is here, and the client tests check those against the real client.
+#: ``N`` is a number that varies; ``…`` a path or a reason.
+MESSAGES: tuple[str, ...] = (
+    "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)",
+    ("Request timed out. If the API is slow to answer, or a proxy or gateway holds responses, "
+     "set API_TIMEOUT_MS above N."),
+    "Request timed out. No data arrived for more than 5 minutes.",
+    ("API Error: Unable to connect to API: SSL certificate verification failed "
+     "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
+    ("API Error: Unable to connect to API: Self-signed certificate detected "
+     "(SELF_SIGNED_CERT_IN_CHAIN)"),
+    "API Error: Unable to connect to API: SSL certificate has expired",
+    "API Error: Unable to connect to API (EPROTO)",
+    "API Error: Unable to connect to API (UnsupportedProxyProtocol)",
+    "API Error: Couldn't connect through your proxy (ERR_PROXY_TUNNEL)",
+    "Warning: Ignoring extra certs from `…`, load failed: …",
+    "Invalid API key · Fix external API key",
+    "Not logged in · Please run /login",
+    ("Failed to authenticate. API Error: 403 Your API key does not have permission to use the "
+     "specified resource."),
+    "Credit balance is too low",
+    ("Your apiKeyHelper script is failing · This usually means you need to re-authenticate with "
+     "your provider · Run /status to see the script's error output"),
+    ("API Error: Request rejected (429) · Number of requests has exceeded your per-minute rate "
+     "limit"),
+    "API Error: Request rejected (429) · You have reached your specified API usage limits.",
+    ("API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a "
+     "moment."),
+    ("API Error: 500 Internal server error. This is a server-side issue, usually temporary — try "
+     "again in a moment."),
+    ("API Error: 504 Gateway Time-out. This is a server-side issue, usually temporary — try again "
+     "in a moment."),
+)
 
 
 def cause(code: str) -> Cause:

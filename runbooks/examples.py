@@ -6,7 +6,10 @@
   notebook in the repository carries real output (nbval keeps it honest);
 - writes ``docs/examples/doctor-<scenario>.txt``: the terminal output of
   ``runbooks doctor`` against lab scenarios, included by the site's pages (and
-  ``docs/examples/history.txt``: ``runbooks history`` against the recorded records).
+  ``docs/examples/history.txt``: ``runbooks history`` against the recorded records);
+- and, beside each, ``docs/examples/findings/doctor-<scenario>.txt``: the lines of it that
+  matter (:func:`findings_excerpt`), which a page shows, with the whole output folded under
+  them.
 
 Outputs vary in ports, timings and random CA names; :data:`SANITIZE` lists the
 replacements that make two runs comparable (used by nbval and the tests).
@@ -22,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "docs" / "examples"
+FINDINGS_DIR = EXAMPLES_DIR / "findings"
 
 #: The lab scenario whose run is stored in each notebook.
 NOTEBOOK_SCENARIOS = {"network": "proxy-inspected", "proxy-tls": "proxy-zscaler",
@@ -198,6 +202,63 @@ def doctor_output(scenario: str, options: list[str]) -> str:
         return f"$ {shown_env} {shown}\n{proc.stdout}(exit {proc.returncode})\n"
 
 
+#: A check's line in a transcript: its status mark, then the check. A finding is marked ✗ (a
+#: failure, or a check that could not run) or ! (a warning); the lines indented under a check
+#: (its details, cause, fix and docs) are its.
+_CHECK_LINE = re.compile(r"^\[(.)\] ")
+_FINDING_MARKS = ("✗", "!")
+#: What stands for the lines left out of an excerpt.
+OMITTED = "…"
+
+
+def findings_excerpt(transcript: str) -> str:
+    """The lines of a ``runbooks doctor`` transcript that matter: the command and the header,
+    each finding with its details, cause, fix and docs (under the name of its runbook), and
+    the summary; ``…`` where lines are left out (checks that pass, are skipped, or other
+    runbooks'). What a page shows above the whole transcript, which it folds."""
+    lines = transcript.rstrip("\n").split("\n")
+    head = next(i for i, line in enumerate(lines)
+                if line.startswith("Claude Code connection check · "))
+    end = len(lines) - 1 - lines[::-1].index("")  # the blank line before the summary
+    body = lines[head + 1:end]
+    keep = [False] * len(body)
+    group, i = None, 0
+    while i < len(body):
+        mark = _CHECK_LINE.match(body[i])
+        if not mark:
+            if not body[i].startswith(" "):
+                group = i  # a runbook's name, over its checks
+            i += 1
+            continue
+        j = i + 1
+        while j < len(body) and body[j].startswith(" "):
+            j += 1
+        if mark.group(1) in _FINDING_MARKS:
+            keep[i:j] = [True] * (j - i)
+            if group is not None:
+                keep[group] = True
+        i = j
+    out, left_out = lines[:head + 1], False
+    for line, kept in zip(body, keep, strict=True):
+        if kept:
+            out += [OMITTED] if left_out else []
+            out.append(line)
+        left_out = not kept
+    out += [OMITTED] if left_out else []
+    return "\n".join(out + lines[end:]) + "\n"
+
+
+def store_findings(scenario: str) -> Path:
+    """Write the excerpt of the stored ``doctor-<scenario>.txt`` (as stored: the excerpt and
+    the whole show the same run)."""
+    FINDINGS_DIR.mkdir(parents=True, exist_ok=True)
+    out = FINDINGS_DIR / f"doctor-{scenario}.txt"
+    text = findings_excerpt((EXAMPLES_DIR / f"doctor-{scenario}.txt").read_text())
+    if not out.exists() or out.read_text() != text:
+        out.write_text(text)
+    return out
+
+
 #: Scenarios whose `runbooks fix` session (plan, apply, second apply, undo) the site shows.
 #: Options are shown to every `fix`; those after "--apply:" only to the applying ones (the
 #: confirmation a CA needs). {name} is a fact of the lab run (its proxy, its CA's fingerprint).
@@ -333,6 +394,7 @@ def main() -> int:
     for scenario, options in DOCTOR_SCENARIOS.items():
         _store(EXAMPLES_DIR / f"doctor-{scenario}.txt", doctor_output(scenario, options),
                f"doctor ← lab {scenario}")
+        store_findings(scenario)
     for scenario, options in FIX_SCENARIOS.items():
         _store(EXAMPLES_DIR / f"fix-{scenario.replace('+', '-')}.txt", fix_output(scenario, options),
                f"fix ← lab {scenario}")

@@ -4,14 +4,16 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
 
 - ``on_config``: ``site_url`` is :func:`runbooks.causes.site_url` (``SITE_URL``, or
   ``RUNBOOKS_DOCS_URL``), the one address the CLI's ``docs:`` links use too.
-- ``on_files``: ``errors.md`` (every message → cause → fix) is generated, and each notebook
-  is served at ``notebooks/<name>/``.
+- ``on_files``: ``errors.md`` is generated (each message users see once, by section → its
+  causes, ranked as triage ranks them → the sections that fix them), and each notebook is
+  served at ``notebooks/<name>/``.
 - ``on_page_markdown``: under every heading anchored ``{ #code }`` on the code's own page, a
   "Messages that lead here" line lists that cause's signatures, as text search indexes.
 - ``on_page_content``: links to the site's own public address (the notebooks' stored output
   holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
   notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
-  transcripts and ``runbooks fix`` sessions a page includes are kept out of the search index.
+  transcripts and ``runbooks fix`` sessions a page includes are kept out of the search index
+  (and marked ``transcript``: docs/stylesheets/extra.css wraps their lines on a phone).
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-from runbooks.causes import CAUSES, PAGES, SITE_URL, Cause, site_url
+from runbooks.causes import (
+    _TIMEOUT_ORDER,
+    CAUSES,
+    MESSAGES,
+    PAGES,
+    SITE_URL,
+    Cause,
+    _occurs,
+    match_message,
+    site_url,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("mkdocs.hooks.runbooks")
@@ -92,10 +104,100 @@ def code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def cause_code(code: str) -> str:
+    """A cause code as HTML ``<code class="cause">``, with a line-break opportunity after each
+    dot and none anywhere else (the site's CSS keeps words whole): ``tcp.<wbr>refused``."""
+    return f'<code class="cause">{escape(code).replace(".", ".<wbr>")}</code>'
+
+
+def index_messages() -> list[str]:
+    """The messages the error index lists, each once: the whole messages users see
+    (:data:`MESSAGES`), then every signature that is not part of one of them. A signature that
+    is part of another with the same causes in the same order is that one's (``ETIMEDOUT``
+    is in ``connect ETIMEDOUT``); spellings that differ only in case are one."""
+    out: list[str] = []
+    for text in [*MESSAGES, *(sig for c in CAUSES.values() for sig in c.signatures)]:
+        if text.lower() not in {m.lower() for m in out}:
+            out.append(text)
+    whole = {m.lower() for m in MESSAGES}
+    alone = [m for m in out if m.lower() in whole
+             or not any(_occurs(m.lower(), w) for w in whole)]
+    codes = {m: [c.code for c in match_message(m)] for m in alone}
+    return [m for m in alone if m.lower() in whole or not any(
+        t != m and t.lower() not in whole and _occurs(m.lower(), t.lower()) and codes[t] == codes[m]
+        for t in alone)]
+
+
+#: ``… set API_TIMEOUT_MS above N.``: triage orders its causes by the N quoted (runbooks.causes
+#: ``_TIMEOUT_ORDER``); the index shows each range of N with its order.
+_QUOTES_TIMEOUT = "API_TIMEOUT_MS above N"
+
+
+def timeout_bands(message: str) -> list[tuple[str, list[Cause]]]:
+    """For a message quoting ``API_TIMEOUT_MS above N``: each range of N, and its causes."""
+    out, low = [], 0
+    for limit, _ in _TIMEOUT_ORDER:
+        n = limit - 1 if limit else max(low, 600_000)
+        label = (f"N of {low} or more" if not limit else f"N below {limit}" if not low
+                 else f"N from {low} to {limit - 1}")
+        out.append((label, match_message(message.replace("above N", f"above {n}"))))
+        low = limit or low
+    return out
+
+
+def _cause_item(c: Cause, section: str) -> str:
+    """One cause in an index entry: its title linked to its section, and its code; the page's
+    name too when it is not the section's."""
+    where = "" if c.page == section else f" ({PAGES[c.page]})"
+    return f"[{c.title}]({c.page}#{c.code}){where} {cause_code(c.code)}"
+
+
+def _causes_block(causes: list[Cause], section: str) -> list[str]:
+    """A definition's body: one cause as a line, several as a ranked list (indented under
+    its ``:``)."""
+    if len(causes) == 1:
+        return [f":   {_cause_item(causes[0], section)}"]
+    items = [f"{i}. {_cause_item(c, section)}" for i, c in enumerate(causes, 1)]
+    return [f":   {items[0]}", *(f"    {item}" for item in items[1:])]
+
+
+def index_entries() -> list[tuple[str, list[tuple[list[str], tuple]]]]:
+    """The index, by section (the page of each message's most likely cause, in the site's
+    order): groups of messages with the same causes in the same order, each group once."""
+    groups: dict[tuple, list[str]] = {}
+    for m in index_messages():
+        if _QUOTES_TIMEOUT in m:
+            bands = timeout_bands(m)
+            key = ("bands", tuple((label, tuple(c.code for c in cs)) for label, cs in bands))
+            lead = next(cs for label, cs in bands if label.startswith("N of"))[0]
+        else:
+            causes = match_message(m)
+            key = ("causes", tuple(c.code for c in causes))
+            lead = causes[0]
+        groups.setdefault((lead.page, key), []).append(m)
+    order = list(CAUSES)
+    out = []
+    for page in PAGES:
+        mine = [(key, sorted(ms, key=str.lower)) for (p, key), ms in groups.items() if p == page]
+        if not mine:
+            continue
+
+        def rank(item, page=page):
+            key = item[0]
+            codes = [c for _, cs in key[1] for c in cs] if key[0] == "bands" else key[1]
+            leads = [c for c in codes if CAUSES[c].page == page] or codes
+            return (order.index(leads[0]), len(codes), item[1][0].lower())
+
+        out.append((page, [(ms, key) for key, ms in sorted(mine, key=rank)]))
+    return out
+
+
 def error_index() -> str:
-    """The "find your error" page: every message users see → cause → fix page."""
-    rows = sorted(((sig, c) for c in CAUSES.values() for sig in c.signatures),
-                  key=lambda r: (r[0].lower(), r[1].code))
+    """The "find your error" page: each message users see once, with the causes that print
+    it, most likely first, each linked to the section that fixes it; by section; then every
+    cause code."""
+    sections = index_entries()
+    jump = " · ".join(f"[{PAGES[page]}](#{page.removesuffix('.md')})" for page, _ in sections)
     out = [
         "---",
         "search:",
@@ -103,25 +205,38 @@ def error_index() -> str:
         "---",
         "# Find your error",
         "",
-        ("Search this page (or the site) for the exact text Claude Code printed. Each message "
-         "points to the cause that produces it and the section that fixes it. Not sure? "
-         "Run `runbooks doctor`, or `runbooks triage \"<the message>\"`."),
+        ("Find the text Claude Code printed on this page (your browser's find, or the site's "
+         "search). Under each message: the causes that print it, most likely first (the order "
+         "`runbooks triage \"<the message>\"` gives), each linked to the section that fixes "
+         "it. Where several causes print the same words, `runbooks doctor` tells them apart."),
         "",
-        "| Message you see | Cause | Fix |",
-        "| --- | --- | --- |",
+        f"By where the most likely cause is explained: {jump} · [every cause code](#every-cause-code).",
+        "",
     ]
-    for sig, c in rows:
-        out.append(f"| {code(sig)} | `{c.code}` | [{c.title}]({c.page}#{c.code}) |")
-    out += ["", "## Every cause code", "",
-            "Codes are stable: reports, scripts and this site use the same names.", "",
-            "| Code | Meaning | Explained in | Runbook |", "| --- | --- | --- | --- |"]
+    for page, groups in sections:
+        out += [f"## {PAGES[page]} {{ #{page.removesuffix('.md')} }}", ""]
+        for messages, (kind, ranking) in groups:
+            out += [code(m) for m in messages]
+            if kind == "causes":
+                out += _causes_block([CAUSES[c] for c in ranking], page)
+            else:
+                out.append(":   N is the `API_TIMEOUT_MS` the client used, in milliseconds; "
+                           "it decides the order of the causes, most likely first:")
+                out.append("")
+                for label, codes in ranking:
+                    out.append(f"    - {label}: " + " › ".join(
+                        f"[{cause_code(c)}]({CAUSES[c].page}#{c})" for c in codes))
+            out.append("")
+    out += ["## Every cause code { #every-cause-code }", "",
+            "Codes are stable: reports, scripts and this site use the same names.", ""]
     from runbooks.execute import available
 
     books = available()
     for c in CAUSES.values():
         book = f"`runbooks run {c.runbook}`" if c.runbook in books else "`runbooks doctor`"
-        out.append(f"| `{c.code}` | {c.title} | [{PAGES[c.page]}]({c.page}#{c.code}) | {book} |")
-    return "\n".join(out) + "\n"
+        out.append(f"- {cause_code(c.code)} [{c.title}]({c.page}#{c.code}) ({PAGES[c.page]}) · "
+                   f"{book}")
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 # -- messages under each cause's heading ----------------------------------------------------------
@@ -209,8 +324,9 @@ _TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:
 
 
 def unsearchable_transcripts(html: str) -> str:
-    """``html`` with each doctor transcript and fix session marked ``data-search-exclude``."""
-    return _TRANSCRIPT.sub('<div class="highlight" data-search-exclude>', html)
+    """``html`` with each doctor transcript and fix session marked ``data-search-exclude``,
+    and of class ``transcript`` (its long lines wrap on a phone: docs/stylesheets/extra.css)."""
+    return _TRANSCRIPT.sub('<div class="highlight transcript" data-search-exclude>', html)
 
 
 # -- one stylesheet for the notebooks -------------------------------------------------------------

@@ -297,3 +297,37 @@ def test_runbook_verdict_is_readable_on_a_phone(phone, served):
     tls = next(cells for cells in rows if cells[1]["text"] == "TLS")
     assert tls[0]["text"].endswith("fail") and "Lab TLS Inspection CA" in tls[2]["text"]
 
+
+
+def test_error_index_reads_on_a_phone(phone, served, tmp_path):
+    """At 375 px: nothing wider than the screen, each message and cause on it, and every cause
+    code whole on one line (never broken mid-word, as the table's narrow columns did)."""
+    phone.goto(served + "errors/", wait_until="networkidle")
+    width = phone.evaluate("() => document.documentElement.clientWidth")
+    assert width == 375
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
+    boxes = phone.evaluate("""() => [...document.querySelectorAll(
+        'article dt, article dd, article code.cause')].map(e => { const r = e.getBoundingClientRect();
+            return {tag: e.tagName, text: e.textContent.trim().slice(0, 60), left: r.left,
+                    right: r.right, lines: e.getClientRects().length} })""")
+    assert sum(b["tag"] == "DT" for b in boxes) >= 40 and any(b["tag"] == "CODE" for b in boxes)
+    for b in boxes:
+        assert 0 <= b["left"] and b["right"] <= width, b
+        if b["tag"] == "CODE":
+            assert b["lines"] == 1, f"a cause code is broken across lines: {b}"
+    phone.screenshot(path=str(tmp_path / "errors-375.png"))
+
+
+def test_transcripts_wrap_on_a_phone_and_fold(phone, served):
+    """On the Timeouts page at 375 px: every transcript (the findings shown, the wholes folded)
+    wraps its long lines instead of clipping them; commands to copy keep their lines."""
+    phone.goto(served + "timeouts/", wait_until="networkidle")
+    assert phone.evaluate("() => document.querySelectorAll('details .transcript').length") >= 5
+    phone.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+    blocks = phone.evaluate("""() => [...document.querySelectorAll('article pre > code')].map(c =>
+        ({transcript: !!c.closest('.transcript'), clipped: c.scrollWidth > c.clientWidth + 1,
+          space: getComputedStyle(c).whiteSpace, text: c.textContent.slice(0, 50)}))""")
+    transcripts = [b for b in blocks if b["transcript"]]
+    assert len(transcripts) >= 10
+    assert not [b for b in transcripts if b["clipped"]], [b for b in transcripts if b["clipped"]]
+    assert {b["space"] for b in blocks if not b["transcript"]} == {"pre"}

@@ -49,6 +49,8 @@ def test_doc_url_is_the_public_site_unless_overridden(monkeypatch):
       "internet or DNS (ENOTFOUND)"), "dns.nxdomain"),
     ("Invalid API key · Fix external API key", "auth.invalid"),
     ("Repeated 529 Overloaded errors", "overloaded"),
+    # the bare code, as a reader pastes it (`runbooks triage ECONNREFUSED`)
+    ("ECONNREFUSED", "tcp.refused"),
 ])
 def test_messages_users_see_point_to_their_cause(message, code):
     assert code in [c.code for c in match_message(message)]

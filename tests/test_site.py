@@ -324,10 +324,11 @@ def test_doctor_transcripts_are_shown_but_not_searched(site):
     assert not [d["location"] for d in docs if "Claude Code connection check" in d["text"]]
     html = _html(site, "auth")
     assert "Claude Code connection check · doctor" in html
-    included = re.findall(r'--8<-- "examples/(?:doctor|fix)-',
+    included = re.findall(r'--8<-- "examples/(?:findings/)?(?:doctor|fix)-',
                           (ROOT / "docs" / "auth.md").read_text(encoding="utf-8"))
-    assert len(included) == 4  # two doctor transcripts, a fix session and a part of it
-    assert html.count('<div class="highlight" data-search-exclude>') == len(included)
+    # two doctor transcripts, each as its findings and whole; a fix session and a part of it
+    assert len(included) == 6
+    assert html.count('<div class="highlight transcript" data-search-exclude>') == len(included)
 
 
 def test_only_doctor_transcripts_leave_the_search_index():
@@ -339,7 +340,123 @@ def test_only_doctor_transcripts_leave_the_search_index():
               block.format("Claude Code connection check · doctor\n")]
     out = unsearchable_transcripts(transcript + "".join(others))
     assert out.count("data-search-exclude") == 1 and out.startswith(
-        '<div class="highlight" data-search-exclude><pre>')
+        '<div class="highlight transcript" data-search-exclude><pre>')
+
+
+
+# -- the error index and the transcripts, as built -----------------------------------------------
+class _Index(HTMLParser):
+    """The error index as built: each ``<dl>``'s entries, as (the messages of its ``<dt>``s,
+    the links of its ``<dd>``); and whether the page has a table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[tuple[list[str], list[str]]] = []
+        self.tables = 0
+        self._in: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "table":
+            self.tables += 1
+        if tag == "dt":
+            if not self.entries or self.entries[-1][1]:
+                self.entries.append(([], []))
+            self._in, self._text = "dt", ""
+        elif tag == "dd":
+            self._in = "dd"
+        elif tag == "a" and self._in == "dd":
+            self.entries[-1][1].append(dict(attrs).get("href", ""))
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "dt":
+            self.entries[-1][0].append(self._text)
+            self._in = None
+        elif tag == "dd":
+            self._in = None
+
+    def handle_data(self, data) -> None:
+        if self._in == "dt":
+            self._text += data
+
+
+def test_error_index_shows_each_message_once_with_its_ranked_causes(site):
+    """One entry per message users see (no duplicate, none under two entries, no fragment),
+    its causes as triage ranks them, each linking to the anchor that explains it."""
+    from runbooks.causes import match_message
+    from runbooks.sitehooks import index_messages
+
+    parser = _Index()
+    parser.feed(_html(site, "errors"))
+    assert parser.tables == 0, "the error index is a table again: it overflows a phone"
+    shown = [m for messages, _ in parser.entries for m in messages]
+    assert sorted(shown, key=str.lower) == sorted(index_messages(), key=str.lower)
+    assert len({m.lower() for m in shown}) == len(shown)
+    for fragment in ("set API_TIMEOUT_MS above", "No data arrived for more than"):
+        assert fragment not in shown
+    for messages, links in parser.entries:
+        codes = [link.rsplit("#", 1)[1] for link in links]
+        for m in messages:
+            if "API_TIMEOUT_MS above N" not in m:  # its ranges of N: tests/test_error_index.py
+                assert codes == [c.code for c in match_message(m)], (m, links)
+        for link in links:
+            page, _, anchor = link.partition("#")
+            target = (site / "errors" / page / "index.html").resolve()
+            assert f'id="{anchor}"' in target.read_text(encoding="utf-8"), link
+
+
+#: The most transcript lines a page shows unfolded: a doctor transcript's findings
+#: (docs/examples/findings/), any other block, and all of them on one page.
+MAX_DOCTOR_LINES, MAX_BLOCK_LINES, MAX_PAGE_LINES = 20, 30, 180
+
+
+class _Transcripts(HTMLParser):
+    """The transcripts a page shows (marked by the site hooks), each as (folded: inside a
+    ``<details>``, its lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[tuple[bool, list[str]]] = []
+        self._details = 0
+        self._depth = 0
+        self._text: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag == "details":
+            self._details += 1
+        if tag == "div" and self._text is not None:
+            self._depth += 1
+        elif tag == "div" and "data-search-exclude" in a:
+            self._text, self._depth, self._folded = "", 1, self._details > 0
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "details":
+            self._details -= 1
+        if tag == "div" and self._text is not None:
+            self._depth -= 1
+            if not self._depth:
+                self.blocks.append((self._folded, self._text.strip("\n").splitlines()))
+                self._text = None
+
+    def handle_data(self, data) -> None:
+        if self._text is not None:
+            self._text += data
+
+
+@pytest.mark.parametrize("page", sorted(PAGES) + ["getting-help.md", "long-tasks.md"])
+def test_fix_pages_show_the_lines_that_matter_and_fold_the_rest(site, page):
+    """A fix page read on a phone: each doctor transcript as its findings (the whole folded),
+    no long block unfolded, and a bound on what a page shows in all."""
+    parser = _Transcripts()
+    parser.feed(_html(site, page.removesuffix(".md")))
+    shown = [lines for folded, lines in parser.blocks if not folded]
+    for lines in shown:
+        doctor = any(line.startswith("Claude Code connection check · doctor ·") for line in lines)
+        limit = MAX_DOCTOR_LINES if doctor else MAX_BLOCK_LINES
+        assert len(lines) <= limit, f"{page}: {len(lines)} lines unfolded: {lines[:2]}"
+    total = sum(map(len, shown))
+    assert total <= MAX_PAGE_LINES, f"{page}: {total} transcript lines unfolded"
 
 # -- every internal link and anchor resolves ------------------------------------------------------
 class _Links(HTMLParser):
@@ -435,8 +552,9 @@ def test_pages_workflow_builds_strictly_and_deploys():
 
 def test_install_section_says_how_to_get_the_tool():
     home = (ROOT / "docs" / "index.md").read_text()
-    for text in ("pipx install claude-code-runbooks", "uv tool install claude-code-runbooks",
-                 "pip install claude-code-runbooks", "git clone https://github.com/",
+    repo = "git+https://github.com/claude-code-runbooks/runbooks"
+    for text in (f"pipx install {repo}", f"uv tool install {repo}", f"pip install {repo}",
+                 "uv build", "git clone https://github.com/",
                  ". .venv/bin/activate", ".venv\\Scripts\\activate", "py -3 -m venv .venv"):
         assert text in home, text
     assert "<this repository>" not in home
