@@ -21,8 +21,8 @@ at one boundary, :mod:`runbooks.classify`::
     ├── http.*       channel → API answer       (not_api, first_byte_timeout, stream_stall,
     │                                             stream_buffered, server_error)
     ├── network.intermittent  some attempts fail while others succeed (sampled)
-    ├── auth.*       the credential             (missing, malformed, invalid, forbidden, conflict,
-    │                                             helper_failed, billing)
+    ├── auth.*       the credential             (missing, malformed, invalid, expired, forbidden,
+    │                                             conflict, helper_failed, billing)
     ├── ratelimit.*, overloaded                  the service says "not now"
     ├── config.*     Claude Code's own settings (timeout_too_low, timeout_invalid, timeout_disabled,
     │                                             ca_file_invalid, settings_invalid)
@@ -217,6 +217,13 @@ CAUSES: dict[str, Cause] = {
            "Failed to authenticate. API Error: 401",
            # v2.1.332: a Bearer token the API rejects reads like no credential at all
            "Not logged in · Please run /login"),
+        _c("auth.expired", "The login's OAuth token has expired (401)", _AUTH, "auth",
+           "Sign in again: run `claude`, then /login (or `claude auth login`); a login's "
+           "token is renewed by signing in, not in the Console. A CLAUDE_CODE_OAUTH_TOKEN "
+           "from `claude setup-token` does not renew: make a new one with `claude "
+           "setup-token`, or unset it to use the /login.",
+           # the API's message; v2.1.332 tells it from other 401s by these words
+           "OAuth token has expired", "OAuth access token has expired"),
         _c("auth.forbidden", "The credential lacks permission (403)", _AUTH, "auth",
            "The key's workspace or organisation may not use this model or endpoint.",
            "permission_error", "API Error: 403"),

@@ -60,9 +60,34 @@ def _positive(option: str, high: float):
     return parse
 
 
-def _add_json_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", metavar="PATH", dest="json_path",
-                   help="also write the JSON report to PATH ('-' for stdout, replacing the text)")
+class _JsonOption(argparse.Action):
+    """``--json [PATH|-]``: alone (or ``-``) the JSON on standard output instead of the text;
+    with a PATH the text as usual, and the JSON written to PATH. ``json_value`` keeps what was
+    written after it (None: nothing), for triage's older spelling ``--json MESSAGE``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, "-" if values is None else values)
+        namespace.json_value = values
+
+
+def add_json_option(p: argparse.ArgumentParser, what: str = "the JSON report") -> None:
+    """The one ``--json [PATH|-]`` every command that has JSON takes."""
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
+                   dest="json_path", action=_JsonOption,
+                   help=f"{what}: alone (or '-') on standard output instead of the text; "
+                        "with PATH, the text as usual and the JSON written to PATH")
+    p.set_defaults(json_value=None)
+
+
+def emit(args: argparse.Namespace, json_file: Path | None, text, data: str) -> None:
+    """The output of a command with ``--json``: ``data`` (JSON text) on standard output, or
+    ``text`` (a string, or a function making it) printed and ``data`` written to the file."""
+    if args.json_path == "-":
+        sys.stdout.write(data if data.endswith("\n") else data + "\n")
+        return
+    print(text() if callable(text) else text)
+    if json_file is not None:
+        write_atomically(json_file, data if data.endswith("\n") else data + "\n")
 
 
 def _option_kwargs(param: Any) -> dict[str, Any]:
@@ -94,7 +119,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if param.name in ("apply", "trust_ca"):  # the doctor diagnoses; `runbooks fix` fixes
             continue
         d.add_argument(param.option, dest=param.name, **_option_kwargs(param))
-    _add_json_option(d)
+    add_json_option(d)
 
     f = sub.add_parser("fix", help="show the plan that fixes what the doctor finds; --apply "
                        "applies it", description="Run the doctor, then show the fixes for its "
@@ -119,11 +144,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     f.add_argument("--only", action="append", default=[], metavar="FIX",
                    help="only this fix (repeatable): api-timeout, no-proxy, proxy, "
                         "credential-quotes, proxy-spelling, trust-ca")
-    _add_json_option(f)
+    add_json_option(f)
 
     u = sub.add_parser("undo", help="restore what the last `runbooks fix --apply` changed")
-    u.add_argument("--json", action="store_true", dest="as_json",
-                   help="print what was restored as JSON")
+    add_json_option(u, 'what was restored as {"restored", "backup", "diff"}')
 
     r = sub.add_parser("run", help="run a runbook notebook headless (papermill)")
     r.add_argument("runbook", help="runbook name (see `runbooks list`), or all")
@@ -140,19 +164,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--trust-ca", metavar="SHA256", help="shorthand for -p trust_ca=SHA256")
     r.add_argument("--output-dir", default="runbook-output", metavar="DIR",
                    help="each run gets its own folder under DIR (default: %(default)s)")
-    _add_json_option(r)
+    add_json_option(r)
 
     t = sub.add_parser("triage", help="which cause does this error message point to?")
     t.add_argument("message", nargs="*", help="the error text Claude Code printed; '-' reads "
                    "standard input")
     t.add_argument("--file", metavar="PATH", help="read the error text from a file (a log)")
-    t.add_argument("--json", action="store_true", dest="as_json",
-                   help='print {"causes": [...]} ranked best first')
+    add_json_option(t, '{"causes": [...]}, ranked best first')
 
     lst = sub.add_parser("list", help="list the runbooks and their parameters")
-    lst.add_argument("--json", action="store_true", dest="as_json",
-                     help='print {"runbooks": [{"id", "title", "notebook", "offline", '
-                     '"parameters": [...]}]} instead')
+    add_json_option(lst, '{"runbooks": [{"id", "title", "notebook", "offline", '
+                         '"parameters": [...]}]}')
 
     rt = sub.add_parser("retry", help="run a command, retrying only failures a retry can fix",
                         usage="runbooks retry [--max N] [--base S] [--cap S] -- COMMAND …")
@@ -183,8 +205,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     labsub.add_parser("list", help="list the scenarios")
     ls = labsub.add_parser("start", help="start a scenario until Ctrl-C")
     ls.add_argument("scenario")
-    ls.add_argument("--json", action="store_true", dest="as_json",
-                    help="print the scenario's URL and environment as one JSON line")
+    add_json_option(ls, "the scenario's URL and environment, as one JSON line")
     return parser
 
 
@@ -237,15 +258,11 @@ def write_atomically(path: Path, text: str) -> None:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
-def _emit_report(report, json_path: str | None, json_file: Path | None) -> int:
+def _emit_report(report, args: argparse.Namespace, json_file: Path | None) -> int:
     from .render import json_report, terminal_report, use_color
 
-    if json_path == "-":
-        sys.stdout.write(json_report(report))
-    else:
-        print(terminal_report(report, color=use_color(sys.stdout)))
-        if json_file is not None:
-            write_atomically(json_file, json_report(report))
+    emit(args, json_file, lambda: terminal_report(report, color=use_color(sys.stdout)),
+         json_report(report))
     return report.exit_code
 
 
@@ -256,7 +273,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     json_file = check_json_path(args.json_path)
     values = {name: getattr(args, name, p.default) for name, p in DOCTOR_PARAMETERS.items()}
     values["resolve"] = ",".join(values["resolve"])
-    return _emit_report(run_doctor(values), args.json_path, json_file)
+    return _emit_report(run_doctor(values), args, json_file)
 
 
 def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -368,19 +385,19 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from .runbook import Context
     from .settings import user_dir
 
+    json_file = check_json_path(args.json_path)
     ctx = Context.build({}, ask_claude=False)
     config = user_dir(ctx.env)
     if config is None:
         raise UsageError("no home folder (HOME/USERPROFILE): nowhere to find backups")
     done = undo_last(config, allowed_targets(ctx))
-    if args.as_json:
-        print(json.dumps({"restored": [str(p) for p in done.files], "backup": str(done.folder),
-                          "diff": done.diff, "recovered": done.recovered or None}, indent=2))
-    else:
-        if done.diff:
-            print(printable(done.diff.rstrip("\n")) + "\n")
-        what = f"{done.recovered[:1].upper()}{done.recovered[1:]}: r" if done.recovered else "R"
-        print(f"{what}estored {len(done.files)} file(s) from {done.folder}.")
+    what = f"{done.recovered[:1].upper()}{done.recovered[1:]}: r" if done.recovered else "R"
+    text = f"{what}estored {len(done.files)} file(s) from {done.folder}."
+    if done.diff:
+        text = printable(done.diff.rstrip("\n")) + "\n\n" + text
+    emit(args, json_file, text,
+         json.dumps({"restored": [str(p) for p in done.files], "backup": str(done.folder),
+                     "diff": done.diff, "recovered": done.recovered or None}, indent=2))
     return EXIT_OK
 
 
@@ -477,27 +494,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     output_dir = check_output_dir(args.output_dir)
     results = run_notebooks(jobs, output_dir, group="all" if args.runbook == "all" else None)
     report = results[0].report if len(results) == 1 else _aggregate(results)
-    if args.json_path == "-":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        if json_file is not None:
-            write_atomically(json_file, json.dumps(report, indent=2) + "\n")
-        for result in results:
-            causes = ", ".join(result.report.get("causes", [])) or "none"
-            print(f"runbook {result.runbook}: verdict {result.verdict}; causes: {causes}")
-            if result.error:
-                print(f"error:    {outside(result.error)}")
-            print(f"notebook: {result.output}")
-            print(f"report:   {result.report_path}")
-            print(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} s, "
-                  f"work {result.work_s:.2f} s)")
-        if len(results) > 1:
-            print(f"all: verdict {report['verdict']}; causes: "
-                  f"{', '.join(report['causes']) or 'none'}")
+    emit(args, json_file, lambda: "\n".join(run_summary(results, report)),
+         json.dumps(report, indent=2))
     for result in results:
         if result.error:
             print(f"runbooks: {outside(result.error)} (see {result.output})", file=sys.stderr)
-    return EXIT_OK if all(r.verdict == "pass" for r in results) else EXIT_FINDINGS
+    return EXIT_OK if all(r.verdict in ("pass", "skip") for r in results) else EXIT_FINDINGS
+
+
+def run_summary(results, report: dict[str, Any]) -> list[str]:
+    """``runbooks run``'s text: per runbook its verdict, then each finding as the doctor
+    prints it (the check, its cause, its fix, the page that explains it), then where the
+    notebook and the report are."""
+    from .render import shown, terminal_check, use_color
+
+    color = use_color(sys.stdout)
+    out: list[str] = []
+    for result in results:
+        causes = ", ".join(result.report.get("causes", [])) or "none"
+        out.append(f"runbook {result.runbook}: verdict {result.verdict}; causes: {causes}")
+        findings = [c for c in result.report.get("checks", [])
+                    if c.get("status") in ("fail", "warn", "error")]
+        width = max((len(str(c.get("title", ""))) for c in findings), default=0)
+        out += [terminal_check(_check_of(c), color, width) for c in findings]
+        if result.error:
+            out.append(f"error:    {shown(result.error)}")
+        out.append(f"notebook: {result.output}")
+        out.append(f"report:   {result.report_path}")
+        out.append(f"time:     {result.wall_s:.2f} s (kernel start {result.kernel_start_s:.2f} "
+                   f"s, work {result.work_s:.2f} s)")
+    if len(results) > 1:
+        out.append(f"all: verdict {report['verdict']}; causes: "
+                   f"{', '.join(report['causes']) or 'none'}")
+    return out
+
+
+def _check_of(d: dict[str, Any]):
+    """A check of a report's JSON, to render as the doctor does (a code this version does
+    not know is shown, not linked)."""
+    from .result import Check, Status
+
+    try:
+        status = Status(d.get("status"))
+    except ValueError:
+        status = Status.ERROR
+    fields: dict[str, Any] = {
+        "id": str(d.get("id", "")), "title": str(d.get("title", "")), "status": status,
+        "summary": str(d.get("summary", "")), "fix": d.get("fix"),
+        "details": {"lines": (d.get("details") or {}).get("lines") or []}}
+    try:
+        return Check(cause=d.get("cause"), **fields)
+    except KeyError:
+        check = Check(**fields)
+        check.summary += f" ({d.get('cause')})"
+        return check
 
 
 def _check_context(name: str, params: dict[str, Any]) -> None:
@@ -538,7 +588,7 @@ def _aggregate(results) -> dict[str, Any]:
     """One report over several runbook runs: the worst verdict, every cause once."""
     from .result import SCHEMA_VERSION
 
-    order = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+    order = {"skip": -1, "pass": 0, "warn": 1, "fail": 2, "error": 3}  # skip: nothing checked
     verdict = max((r.verdict for r in results), key=lambda v: order.get(v, 3))
     causes = list(dict.fromkeys(c for r in results for c in r.report.get("causes", [])))
     return {"schema_version": SCHEMA_VERSION, "runbook": "all",
@@ -552,23 +602,45 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .books import RUNBOOKS
     from .execute import available
 
+    json_file = check_json_path(args.json_path)
     books = available()
-    if args.as_json:
-        print(json.dumps({"runbooks": [
-            {"id": rid, "title": cls.title,
-             "notebook": str(books[rid]) if rid in books else None, "offline": cls.OFFLINE,
-             "parameters": [{"name": p.name, "type": p.type.__name__, "default": p.default,
-                             "expect": p.expect or p.type.__name__, "help": p.help}
-                            for p in cls.PARAMETERS.values()]}
-            for rid, cls in RUNBOOKS.items()]}, indent=2))
-        return EXIT_OK
-    for rid, cls in RUNBOOKS.items():
-        where = "" if rid in books else "  (no notebook)"
-        print(f"{rid}: {cls.title}{where}")
-        for p in cls.PARAMETERS.values():
-            print(f"  -p {p.name + '=' + repr(p.default):<26} {p.expect or p.type.__name__}: "
-                  f"{p.help}")
+    data = json.dumps({"runbooks": [
+        {"id": rid, "title": cls.title,
+         "notebook": str(books[rid]) if rid in books else None, "offline": cls.OFFLINE,
+         "parameters": [{"name": p.name, "type": p.type.__name__, "default": p.default,
+                         "expect": p.expect or p.type.__name__, "help": p.help}
+                        for p in cls.PARAMETERS.values()]}
+        for rid, cls in RUNBOOKS.items()]}, indent=2)
+    emit(args, json_file, lambda: "\n".join(list_lines(RUNBOOKS, books)), data)
     return EXIT_OK
+
+
+def list_lines(runbooks: dict[str, Any], books: dict[str, Path]) -> list[str]:
+    """``runbooks list``: the parameters several runbooks take, once each, then every runbook
+    with the names of the shared ones it takes and its own in full."""
+    import textwrap
+
+    takers: dict[str, list[str]] = {}
+    for rid, cls in runbooks.items():
+        for name in cls.PARAMETERS:
+            takers.setdefault(name, []).append(rid)
+    shared = [name for name, rids in takers.items() if len(rids) > 1]
+
+    def line(p) -> str:
+        return (f"  -p {p.name + '=' + repr(p.default):<26} {p.expect or p.type.__name__}: "
+                f"{p.help}")
+
+    out = ["Parameters several runbooks take (-p NAME=VALUE; each runbook below says which):"]
+    out += [line(runbooks[takers[name][0]].PARAMETERS[name]) for name in shared]
+    for rid, cls in runbooks.items():
+        where = "" if rid in books else "  (no notebook)"
+        out += ["", f"{rid}: {cls.title}{where}"]
+        common = [n for n in cls.PARAMETERS if n in shared]
+        if common:
+            out += textwrap.wrap(", ".join(common), 96, initial_indent="  shared: ",
+                                 subsequent_indent="          ")
+        out += [line(p) for n, p in cls.PARAMETERS.items() if n not in shared]
+    return out
 
 
 def _triage_text(args: argparse.Namespace) -> str:
@@ -601,25 +673,32 @@ def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
     from .execute import NOTEBOOK_DIR
 
+    if not args.message and args.file is None and args.json_value is not None:
+        # `triage --json "message"` / `triage --json -`, from when --json took no value: with
+        # no message given, what follows --json is the message, and the JSON goes to stdout
+        args.message, args.json_path = [args.json_value], "-"
+    json_file = check_json_path(args.json_path)
     found = match_message(_triage_text(args))
 
     def runbook_of(c) -> str | None:  # a runbook one can run: its notebook ships
         return c.runbook if (NOTEBOOK_DIR / f"{c.runbook}.ipynb").is_file() else None
 
-    if args.as_json:
-        print(json.dumps({"causes": [{"cause": c.code, "title": c.title, "page": doc_url(c.code),
-                                      "runbook": runbook_of(c)} for c in found]}, indent=2))
-        return EXIT_OK if found else EXIT_FINDINGS
-    if not found:
-        print("No known signature in that message. Run `runbooks doctor` to test the "
-              "connection itself.")
-        return EXIT_FINDINGS
-    for c in found:
-        book = runbook_of(c)
-        runbook = f"runbooks run {book}" if book else "none yet: follow the docs page"
-        print(f"{c.code}: {c.title}\n    fix:  {c.fix}\n    docs: {doc_url(c.code)}"
-              f"\n    runbook: {runbook}")
-    return EXIT_OK
+    def lines() -> str:
+        if not found:
+            return ("No known signature in that message. Run `runbooks doctor` to test the "
+                    "connection itself.")
+        out = []
+        for c in found:
+            book = runbook_of(c)
+            runbook = f"runbooks run {book}" if book else "none yet: follow the docs page"
+            out.append(f"{c.code}: {c.title}\n    fix:  {c.fix}\n    docs: {doc_url(c.code)}"
+                       f"\n    runbook: {runbook}")
+        return "\n".join(out)
+
+    emit(args, json_file, lines, json.dumps(
+        {"causes": [{"cause": c.code, "title": c.title, "page": doc_url(c.code),
+                     "runbook": runbook_of(c)} for c in found]}, indent=2))
+    return EXIT_OK if found else EXIT_FINDINGS
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -633,21 +712,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
         for s in every.values():
             print(f"{s.name:<{width}}  {s.expect or 'healthy':<24} {s.summary}")
         return EXIT_OK
+    json_file = check_json_path(args.json_path)
     with _stop_on_signals():
         lab = start(args.scenario)
         try:
-            if args.as_json:
-                print(json.dumps({"scenario": lab.scenario.name, "base_url": lab.base_url,
-                                  "expect": lab.scenario.expect, "params": lab.params,
-                                  "env": lab.env, "client_env": lab.client_env}), flush=True)
+            data = json.dumps({"scenario": lab.scenario.name, "base_url": lab.base_url,
+                               "expect": lab.scenario.expect, "params": lab.params,
+                               "env": lab.env, "client_env": lab.client_env})
+            if args.json_path == "-":
+                print(data, flush=True)
             else:
+                if json_file is not None:  # before the text: a script waits for the file
+                    write_atomically(json_file, data + "\n")
                 _print_lab(lab)
             _wait_forever()
         except (KeyboardInterrupt, SystemExit, EOFError):
             pass
         finally:
             lab.stop()
-            if not args.as_json:
+            if args.json_path != "-":
                 with contextlib.suppress(OSError):
                     print("\nlab stopped.", flush=True)
     return EXIT_OK

@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shlex
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -732,8 +731,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Claude Code's folder (default: $CLAUDE_CONFIG_DIR, else ~/.claude)")
     parser.add_argument("--max-files", type=int, default=MAX_FILES, metavar="N",
                         help="read at most N transcripts, newest first (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", dest="as_json",
-                        help='print {"failures": [...], "causes": {...}, "sessions": [...]}')
+    from .cli import add_json_option
+
+    add_json_option(parser, '{"failures": [...], "causes": {...}, "sessions": [...]}')
 
 
 def checked_since(raw: str, option: str = "--since") -> float | None:
@@ -744,21 +744,20 @@ def checked_since(raw: str, option: str = "--since") -> float | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from .cli import check_json_path, emit
     from .masking import register_env
 
     since = checked_scope(args)
     if not 1 <= args.max_files <= 100_000:
         raise UsageError(f"--max-files {args.max_files}: expected a whole number in [1, 100000]")
+    json_file = check_json_path(args.json_path)
     register_env(os.environ)
     _register_settings_secrets()
     hist = read_history(config_dir=args.config_dir, project=args.project,
                         all_projects=args.all_projects, since=since, max_files=args.max_files)
     from .render import json_text, shown
 
-    if args.as_json:
-        sys.stdout.write(json_text(hist.to_dict()) + "\n")
-    else:
-        print(shown(text_report(hist)))
+    emit(args, json_file, lambda: shown(text_report(hist)), json_text(hist.to_dict()))
     return 1 if hist.failures else 0
 
 

@@ -33,8 +33,8 @@ from .target import Target, check_url
 from .tcp import connect_families
 from .tls import Handshake, Opener, handshake, presented_der
 
-__all__ = ["DEFAULT_HOSTS", "ROLES", "Host", "Walk", "allowlist_lines", "hosts_to_check",
-           "parse_hosts", "walk", "walk_all"]
+__all__ = ["DEFAULT_HOSTS", "ROLES", "Host", "Walk", "allowlist_lines", "failure_class",
+           "hosts_to_check", "parse_hosts", "walk", "walk_all"]
 
 #: The hosts besides the API and the status page (facts §2; the docs' network-config page).
 DEFAULT_HOSTS = ("claude.ai", "platform.claude.com", "downloads.claude.ai")
@@ -138,10 +138,34 @@ class Walk:
     def verdict(self) -> str:
         if self.ok:
             return "reachable"
-        if self.cause and self.cause.startswith("tls."):
+        kind = failure_class(self.cause)
+        if kind == "tls":
             return "reachable, TLS not trusted" if self.cause == "tls.untrusted_issuer" \
                 else "reachable, TLS fails"
+        if kind == "dns":
+            return "proxy host does not resolve" if self.proxy else "does not resolve"
+        if kind == "route":
+            return "no route"
         return "blocked"
+
+    @property
+    def to_do(self) -> str:
+        """What to do about it, in a few words, by the kind of failure (the allow-list
+        table's last column): a name that does not resolve is DNS, not a firewall rule."""
+        kind = failure_class(self.cause)
+        if self.ok or not self.cause:
+            return ""
+        if kind == "dns":
+            return ("fix the proxy's host name or the DNS" if self.proxy else
+                    "fix DNS (not a firewall rule)")
+        if kind == "route":
+            return "fix the route or the VPN"
+        if kind == "tls":
+            return ("trust the proxy's CA" if self.cause == "tls.untrusted_issuer" else
+                    "see the TLS check")
+        if kind == "proxy":
+            return "fix the proxy setting"
+        return "allow in the firewall and the proxy's allow-list"
 
     def reopen(self, budget: Budget) -> Opener | None:
         """The same path again, for one more handshake (None: direct to :attr:`address`)."""
@@ -159,6 +183,26 @@ class Walk:
                 "proxy_status": self.tunnel.status if self.tunnel else None,
                 "proxy_auth": self.challenges or None,
                 "tls_version": hs.version if hs and hs.ok else None}
+
+
+def failure_class(cause: str | None) -> str:
+    """The kind of failure a cause is, for the advice: ``dns`` (the name does not resolve:
+    the resolver's problem), ``route`` (no route: the VPN or the routing table), ``blocked``
+    (refused, dropped, reset, or refused by the proxy: the firewall or the proxy's
+    allow-list), ``tls`` (reachable, not trusted), ``proxy`` (the proxy setting itself), or
+    ``""`` (none, or another)."""
+    code = cause or ""
+    if code.startswith("dns."):
+        return "dns"
+    if code == "tcp.unreachable":
+        return "route"
+    if code.startswith(("tcp.", "ipv6.")) or code == "proxy.rejected":
+        return "blocked"
+    if code.startswith("tls."):
+        return "tls"
+    if code.startswith("proxy."):
+        return "proxy"
+    return ""
 
 
 def _ms(seconds: float) -> float:
@@ -302,14 +346,16 @@ def walk_all(hosts: list[Host], env: Mapping[str, str], resolver: Resolver, budg
 
 
 def allowlist_lines(walks: list[Walk]) -> list[str]:
-    """One line per host, aligned: host:port, the path taken, the verdict and its cause."""
-    rows = [("host:port", "path", "verdict")]
+    """One line per host, aligned: host:port, the path taken, the verdict and its cause, and
+    what to do (by the kind of failure: DNS, the firewall and the proxy, the CA)."""
+    rows = [("host:port", "path", "verdict", "to do")]
     for w in walks:
         if w.ok:
             verdict = f"✓ {w.verdict}"
         else:
             mark = "!" if (w.cause or "").startswith("tls.") else "✗"
             verdict = f"{mark} {w.verdict}: {w.cause or 'the check failed'}"
-        rows.append((w.host.authority, w.route, verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(2)]
-    return [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in rows]
+        rows.append((w.host.authority, w.route, verdict, w.to_do))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip()
+            for r in rows]

@@ -19,6 +19,7 @@ rate-limit figures, and timings.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,10 @@ def _limits_line(headers: dict[str, str]) -> str:
     return ", ".join(parts) + (f" (reset {reset})" if parts and reset else "")
 
 
+#: The API's words for an expired OAuth token (what the pinned client matches too).
+_EXPIRED = re.compile(rb"OAuth (?:access )?token has expired")
+
+
 def judge_answer(status: int, headers: dict[str, str], body: bytes, what: str) -> Answer:
     """An authenticated request's answer → cause. The free check's and the live message's
     classification: 401/403/402 are the credential's, 429 with and without ``retry-after``,
@@ -95,6 +100,9 @@ def judge_answer(status: int, headers: dict[str, str], body: bytes, what: str) -
     def ans(ok: bool, cause: str | None, summary: str) -> Answer:
         return Answer(ok, status, cause, summary, headers, err, rid)
 
+    if status == 401 and _EXPIRED.search(body[:65536]):  # a login's token, not a bad key
+        return ans(False, "auth.expired", f"{what}: 401 {err or 'unauthorized'}: the OAuth "
+                   f"token has expired{note}")
     if status == 401:
         return ans(False, "auth.invalid", f"{what}: 401 {err or 'unauthorized'}: the API "
                    f"rejects the credential{note}")

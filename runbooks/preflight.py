@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             metavar=metavar, help=p.help + (f" (default {default:g})"
                                                             if name in BUDGETS else ""))
     parser.add_argument("--quiet", action="store_true", help="print nothing when it is safe")
-    parser.add_argument("--json", metavar="PATH", dest="json_path",
-                        help="also write the doctor's JSON report to PATH ('-' for stdout)")
+    from .cli import add_json_option
+
+    add_json_option(parser, "the doctor's JSON report (the line then goes to stderr)")
 
 
 def verdict(report) -> tuple[bool, str]:

@@ -50,7 +50,7 @@ _MANUAL_ONLY = {"dns.nxdomain", "dns.timeout", "tcp.unreachable", "ipv6.broken",
                 "auth.billing", "auth.helper_failed", "auth.conflict", "ratelimit.exceeded",
                 "ratelimit.spend_cap", "overloaded", "status.incident", "network.intermittent",
                 "config.ca_file_invalid", "config.settings_invalid", "tcp.timeout",
-                "tcp.refused"}
+                "tcp.refused", "auth.expired"}
 
 
 @dataclass

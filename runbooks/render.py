@@ -36,8 +36,14 @@ _MARK = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: 
          Status.ERROR: "✗"}
 _COLOR = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "2",
           Status.ERROR: "35"}
-_EMOJI = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️",
-          Status.ERROR: "💥"}
+#: The notebook's status symbols: characters every font has (DejaVu Sans, what Linux servers
+#: and WSL fall back to, has them; emoji render as empty boxes without an emoji font). The
+#: status word always follows, for a screen reader and for anyone new to the convention.
+_SYMBOL = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "–",
+           Status.ERROR: "✗"}
+#: A report's verdict, as its symbol (``skip``: every check was skipped, nothing checked).
+_VERDICT_SYMBOL = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "–"}
+_VERDICT_COLOR = {"pass": "32", "warn": "33", "fail": "31", "skip": "2"}
 
 
 def use_color(stream: IO[str] | None = None) -> bool:
@@ -104,6 +110,9 @@ def terminal_check(check: Check, color: bool = False, width: int = 10) -> str:
 def _summary_line(report: Report) -> str:
     findings = report.findings
     took = f"in {report.duration_s:.1f} s"
+    if report.verdict == "skip":
+        return (f"Nothing was checked {took}: every check was skipped (each says why), so "
+                "this is not a pass.")
     if not findings:
         return f"No issues found {took}."
     causes = ", ".join(report.causes) or "see above"
@@ -121,14 +130,13 @@ def terminal_report(report: Report, color: bool = False) -> str:
         if several and (i == 0 or c.runbook != report.checks[i - 1].runbook):
             body.append(_paint(shown(c.runbook), "1;2", color))
         body.append(terminal_check(c, color, width))
-    verdict_color = {"pass": "32", "warn": "33", "fail": "31"}[report.verdict]
     return "\n".join([_paint(head, "1", color), *body, "",
-                      _paint(shown(_summary_line(report)), verdict_color, color)])
+                      _paint(shown(_summary_line(report)), _VERDICT_COLOR[report.verdict], color)])
 
 
 # -- Markdown (notebooks) -------------------------------------------------------------------------
-#: Status words next to the emoji: emoji alone say nothing to a screen reader, to a font
-#: without them, or to someone who does not know the convention.
+#: Status words next to the symbols: a symbol alone says nothing to a screen reader, or to
+#: someone who does not know the convention.
 _WORD = {s: s.value for s in Status}
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
@@ -169,7 +177,7 @@ def _md_escape(text: str) -> str:
 
 
 def _status(status: Status) -> str:
-    return f"{_EMOJI[status]} {_WORD[status]}"
+    return f"{_SYMBOL[status]} {_WORD[status]}"
 
 
 def _doc_link(check: Check) -> str:
@@ -180,7 +188,7 @@ def _doc_link(check: Check) -> str:
 
 
 def markdown_check(check: Check) -> str:
-    head = f"**{_EMOJI[check.status]} {check.title}** ({_WORD[check.status]})"
+    head = f"**{_SYMBOL[check.status]} {check.title}** ({_WORD[check.status]})"
     rows = [f"{head} — {_md_escape(check.summary)}"]
     if check.is_finding:
         if check.cause:
@@ -189,10 +197,23 @@ def markdown_check(check: Check) -> str:
             rows.append(f"- **Fix:** {_md_text(check.fix)}")
         if check.doc:
             rows.append(f"- **Explained:** {_doc_link(check)}")
-    table = _details_table(check.details)
+    lines = check.details.get("lines") or []
+    if lines:  # the check's own summary, as the terminal prints it under the check
+        rows.append("\n" + _text_block([str(line) for line in lines]))
+    table = _details_table({k: v for k, v in check.details.items() if k != "lines"},
+                           check.json_only)
     if table:
         rows.append("\n" + table)
     return "\n".join(rows)
+
+
+def _text_block(lines: list[str]) -> str:
+    """Lines as a fenced text block (masked; a fence longer than any run of backticks in
+    them, so no line can close it)."""
+    text = redact("\n".join(lines))
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
@@ -207,9 +228,13 @@ def _flat(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, shown))
 
 
-def _details_table(details: dict[str, Any]) -> str:
+def _details_table(details: dict[str, Any], json_only: tuple[str, ...] = ()) -> str:
     pairs: list[tuple[str, str]] = []
-    _flat("", details, pairs)
+    _flat("", {k: v for k, v in details.items() if k not in json_only}, pairs)
+    left = [f"{k} ({len(details[k])})" if isinstance(details[k], list) else k
+            for k in json_only if details.get(k) not in (None, "", [], {})]
+    if left:  # too many rows to read: named here, whole in the JSON report
+        pairs.append(("in the JSON report", ", ".join(left)))
     if not pairs:
         return ""
     lines = ["| detail | value |", "| --- | --- |"]
@@ -218,8 +243,7 @@ def _details_table(details: dict[str, Any]) -> str:
 
 
 def markdown_report(report: Report) -> str:
-    icon = {"pass": "✅", "warn": "⚠️", "fail": "❌"}[report.verdict]
-    lines = [f"### {icon} Verdict: {report.verdict}", "", _md_escape(_summary_line(report)), "",
+    lines = [f"### {_VERDICT_SYMBOL[report.verdict]} Verdict: {report.verdict}", "", _md_escape(_summary_line(report)), "",
              "| status | check | result | cause |", "| --- | --- | --- | --- |"]
     for c in report.checks:
         cause = f"[`{c.cause}`]({c.doc})" if c.cause else ""

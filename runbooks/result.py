@@ -45,6 +45,9 @@ class Check:
     fix: str | None = None
     duration_s: float = 0.0
     runbook: str | None = None  # the runbook that made it (set when recorded)
+    #: detail keys too long to read as rows (a sampling's every sample): in the JSON report,
+    #: named in one line of the notebook's details table (not part of the JSON itself)
+    json_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -101,12 +104,15 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        """``pass`` (nothing found), ``warn`` (only warnings) or ``fail``."""
+        """``pass`` (nothing found), ``warn`` (only warnings), ``fail``, or ``skip``: every
+        check was skipped, so nothing was checked (not a pass)."""
         statuses = {c.status for c in self.checks}
         if statuses & {Status.FAIL, Status.ERROR}:
             return "fail"
         if Status.WARN in statuses:
             return "warn"
+        if statuses <= {Status.SKIP}:
+            return "skip"
         return "pass"
 
     @property
@@ -121,7 +127,8 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.verdict == "pass" else 1
+        """0 without a finding (``pass``, or ``skip``: nothing found, nothing checked)."""
+        return 0 if self.verdict in ("pass", "skip") else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {

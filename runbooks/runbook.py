@@ -35,7 +35,8 @@ from .params import Param, check_all, flag, seconds, text
 from .result import Check, Report, Status
 from .target import Target, Trust, check_url, load_trust, resolve_target
 
-__all__ = ["COMMON", "FIXING", "NETWORK_PATH", "REPORT_PATH", "Context", "Runbook"]
+__all__ = ["APPLY", "COMMON", "FIXING", "NETWORK_PATH", "REPORT_PATH", "Context",
+           "Runbook"]
 
 
 def _settings_file(value: str) -> None:
@@ -54,10 +55,14 @@ def _fingerprint(value: str) -> None:
         raise ValueError("expected a SHA-256 fingerprint (64 hex digits, colons allowed)")
 
 
-#: Whether to apply the fixes a runbook's findings call for (every runbook takes these).
+#: Whether to apply the fixes a runbook's findings call for (every runbook takes it).
+APPLY = flag("apply", False, "apply the fixes for this runbook's findings: the plan is shown "
+             "first, files are backed up, `runbooks undo` restores them")
+
+#: Applying, and the CA a fix may trust (every runbook that checks a connection takes these;
+#: one that only reads records, such as recovery, takes :data:`APPLY` alone).
 FIXING: tuple[Param, ...] = (
-    flag("apply", False, "apply the fixes for this runbook's findings: the plan is shown "
-         "first, files are backed up, `runbooks undo` restores them"),
+    APPLY,
     text("trust_ca", "", "the SHA-256 fingerprint of the inspection CA to trust, once "
          "confirmed with whoever runs the proxy", _fingerprint, "SHA256"),
 )

@@ -98,7 +98,8 @@ class Sampling:
 
     def to_dict(self) -> dict[str, Any]:
         return {"samples": [s.to_dict() for s in self.samples],
-                "duration_s": round(self.duration_s, 3), "failure_rate": self.failure_rate,
+                "duration_s": round(self.duration_s, 3),
+                "failure_rate": round(self.failure_rate, 4),
                 "failed_phases": dict(self.phase_failures()), "causes": dict(self.cause_counts()),
                 "stats_ms": self.stats()}
 

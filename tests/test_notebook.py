@@ -37,6 +37,9 @@ def test_runbook_runs_headless_against_the_lab(lab, tmp_path, scenario, causes):
     report = json.loads((folder / "network.json").read_text())
     assert report["causes"] == causes and report["schema_version"] == 1
     assert "kernel start" in proc.stdout
+    for cause in causes:  # each finding as the doctor prints it: its cause, fix and page
+        assert f"cause: {cause}" in proc.stdout and f"#{cause}" in proc.stdout, proc.stdout
+        assert "    fix:   " in proc.stdout, proc.stdout
     assert proc.stderr == ""  # nothing from the kernel's own start-up reaches the user
     executed = (folder / "network.ipynb").read_text()
     assert '"output_type": "error"' not in executed
@@ -197,6 +200,14 @@ def test_the_timeouts_notebook_draws_its_samples(lab, tmp_path):
     images = [o for c in executed["cells"] for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert images, "no plot in the executed notebook"
+    # the check is a summary (percentiles per phase, failures by cause), the samples in the JSON
+    shown = next("".join(o["data"]["text/markdown"]) for c in executed["cells"]
+                 for o in c.get("outputs", []) if "Sampling**" in
+                 "".join(o.get("data", {}).get("text/markdown", "")))
+    assert "p50" in shown and len([r for r in shown.splitlines() if r.startswith("|")]) <= 6
+    report = json.loads((_run_folder(proc.stdout) / "timeouts.json").read_text())
+    sampling = next(c for c in report["checks"] if c["id"] == "timeout.sampling")
+    assert len(sampling["details"]["samples"]) == 9
 
 
 def test_headless_kernels_start_without_the_debugger_only_for_this_interpreter():

@@ -403,9 +403,9 @@ def test_every_host_one_line_each(lab):
     # all at once: the black hole costs one connect budget, not one per host
     assert took < FAST["connect_timeout"] + 1.5, took
     table = allowlist_lines(run.walks)
-    assert len(table) == 6 and table[0].split() == ["host:port", "path", "verdict"]
+    assert len(table) == 6 and table[0].split() == ["host:port", "path", "verdict", "to", "do"]
     assert table[3].startswith("platform.claude.com:") and table[3].endswith(
-        "✗ blocked: tcp.refused")
+        "✗ blocked: tcp.refused  allow in the firewall and the proxy's allow-list")
     assert table[2].endswith("✓ reachable") and "directly" in table[2]
 
 

@@ -77,7 +77,7 @@ def test_a_deeply_nested_line_is_named_and_the_story_still_told(config):
 def test_recovery_in_a_window_without_failures(config):
     # the story ends an hour ago: the last 30 minutes hold nothing
     _run, report = _recovery(config, since="30m")
-    assert report.verdict == "pass"
+    assert report.verdict == "skip"  # no record to read: nothing checked, not a pass
     assert {c.status for c in report.checks} == {Status.SKIP}
 
 
@@ -87,7 +87,7 @@ def test_recovery_every_project_and_a_directory_without_records(config, tmp_path
     assert checks["recovery.continue"].status == Status.SKIP  # -c is per directory
     assert "cd /home/dev/acme-app && claude -r" in checks["recovery.sessions"].summary
     _run, report = _recovery(config, project=str(tmp_path))
-    assert report.verdict == "pass" and "no transcript of" in report.checks[0].summary
+    assert report.verdict == "skip" and "no transcript of" in report.checks[0].summary
 
 
 def test_a_later_session_means_claude_c_reloads_the_wrong_one(config):
@@ -120,7 +120,7 @@ def test_recovery_parameters_are_checked(config, bad):
 def test_a_missing_claude_config_dir_is_a_skip_not_a_crash(tmp_path):
     run = get("recovery").from_parameters(env=_env(tmp_path / "nowhere"))
     report = run.run_all()
-    assert report.verdict == "pass" and "does not exist" in report.checks[0].summary
+    assert report.verdict == "skip" and "does not exist" in report.checks[0].summary
 
 
 # -- debugging ------------------------------------------------------------------------------------

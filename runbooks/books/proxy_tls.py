@@ -417,8 +417,22 @@ class ProxyTlsRun(Runbook):
         if h.role == "api" or cause.startswith(("tls.", "proxy.bad_url",
                                                  "proxy.auth_required")):
             return w.fix
-        return (f"Allow {h.authority} (TCP) in the firewall and the proxy's allow-list: "
-                f"Claude Code needs it for {h.purpose}.")
+        need = f"Claude Code needs it for {h.purpose}."
+        kind = _hosts.failure_class(cause)
+        if kind == "dns" and w.proxy is not None:
+            return (f"The proxy host {w.proxy.host} does not resolve: check the host name in "
+                    f"{w.proxy.var}, or the DNS server this machine uses.")
+        if kind == "dns":  # a name that does not resolve is the resolver's, not a firewall's
+            said = ("the DNS server does not answer for it" if cause == "dns.timeout" else
+                    "the DNS server says it does not exist")
+            return (f"{h.name} does not resolve ({said}): a DNS problem, not a firewall rule. "
+                    "Check the DNS server this machine uses (a VPN's DNS, a filtering "
+                    f"resolver that blocks the name, an entry in the hosts file): `nslookup "
+                    f"{h.name}` should answer. {need}")
+        if kind == "route":
+            return (f"No route to {h.authority}: check the default route and any VPN "
+                    f"(`ip route get <addr>`). {need}")
+        return f"Allow {h.authority} (TCP) in the firewall and the proxy's allow-list: {need}"
 
     def allowlist(self) -> list[str]:
         """The hosts as an allow-list table: host, port, path taken, verdict (one line each)."""

@@ -22,7 +22,7 @@ from ..files import shown_path
 from ..masking import clip
 from ..params import Param, flag, merge, text
 from ..result import Check, Status
-from ..runbook import FIXING, Context, Runbook
+from ..runbook import APPLY, Context, Runbook
 
 __all__ = ["HISTORY", "PastEvidence", "RecoveryRun"]
 
@@ -75,7 +75,7 @@ class PastEvidence(Runbook):
 class RecoveryRun(PastEvidence):
     id = "recovery"
     title = "Recovery: the sessions that ended on an API error, and how to pick them up"
-    PARAMETERS = merge(HISTORY, SCOPE, FIXING)
+    PARAMETERS = merge(HISTORY, SCOPE, (APPLY,))  # no trust_ca: it trusts no CA
     STEPS = ("check_failures", "check_pattern", "check_sessions", "check_continue")
     PAST = ("recovery.failures", "recovery.pattern", "recovery.sessions", "recovery.continue")
 

@@ -198,25 +198,28 @@ class TimeoutsRun(Runbook):
             proxy, ssl_ctx = path_of(self.ctx)
             self.sampling = s = sample_path(self.ctx, proxy, ssl_ctx, self.samples,
                                             self.duration)
+            # the summary (per-phase percentiles, failures by cause) is what a reader reads;
+            # every sample is in the JSON report (a row each would flood the notebook)
             details = {**s.to_dict(), "lines": s.summary_lines()[1:]}
+            brief = ("samples", "stats_ms", "failed_phases", "causes")
             text = "; ".join(s.summary_lines()[:1])
             if not s.failures:
                 st = s.stats()["total"]
                 return Check("timeout.sampling", title, Status.PASS,
                              f"{text}; total p50 {st['p50']:.0f} ms, p99 {st['p99']:.0f} ms",
-                             details=details, duration_s=s.duration_s)
+                             details=details, duration_s=s.duration_s, json_only=brief)
             phase, n = s.phase_failures().most_common(1)[0]
             cause = s.cause_counts().most_common(1)[0][0]
             if len(s.failures) == len(s.samples):
                 return Check("timeout.sampling", title, Status.FAIL,
                              f"every sample failed, in {phase} ({cause})",
                              cause=None if cause == "unknown" else cause, details=details,
-                             duration_s=s.duration_s)
+                             duration_s=s.duration_s, json_only=brief)
             return Check("timeout.sampling", title, Status.WARN,
                          f"{len(s.failures)} of {len(s.samples)} samples failed "
                          f"({s.failure_rate:.0%}), mostly in {phase} ({cause} {n}×)",
                          cause="network.intermittent", details=details,
-                         duration_s=s.duration_s,
+                         duration_s=s.duration_s, json_only=brief,
                          fix=f"The path fails now and then in {phase}: see the page for "
                              f"{cause}; compare with another network (VPN off, wired, a phone "
                              "hotspot) to find whose it is.")
