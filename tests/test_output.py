@@ -184,19 +184,20 @@ def test_list_shows_shared_parameters_once_then_each_runbooks_own(capsys):
     assert len(out.splitlines()) < 60, out
 
 
-# -- recovery: no trust_ca -------------------------------------------------------------------------
-def test_recovery_takes_no_trust_ca(capsys):
+# -- the record-reading runbooks: no trust_ca ------------------------------------------------------
+@pytest.mark.parametrize("runbook", ["recovery", "debugging"])
+def test_a_runbook_that_reads_records_takes_no_trust_ca(capsys, runbook):
     from runbooks.books import get
     from runbooks.execute import parameters
 
-    assert "trust_ca" not in get("recovery").PARAMETERS
-    assert "trust_ca" not in parameters("recovery")  # the notebook's parameters cell
-    assert main(["run", "recovery", "-p", "trust_ca=" + "ab" * 32]) == 2
+    assert "trust_ca" not in get(runbook).PARAMETERS
+    assert "trust_ca" not in parameters(runbook)  # the notebook's parameters cell
+    assert main(["run", runbook, "-p", "trust_ca=" + "ab" * 32]) == 2
     err = capsys.readouterr().err
-    assert "unknown parameter 'trust_ca' for runbook 'recovery'" in err
+    assert f"unknown parameter 'trust_ca' for runbook '{runbook}'" in err
     assert "trust_ca" in get("proxy-tls").PARAMETERS  # where a CA is trusted, it stays
     # papermill -p trust_ca … injects a variable the notebook never reads: harmless
-    read = get("recovery").notebook_parameters({"trust_ca": "ab" * 32, "apply": "false"})
+    read = get(runbook).notebook_parameters({"trust_ca": "ab" * 32, "apply": "false"})
     assert "trust_ca" not in read and read["apply"] is False
 
 

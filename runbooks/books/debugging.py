@@ -44,7 +44,8 @@ _SHOWN = 6
 class DebuggingRun(PastEvidence):
     id = "debugging"
     title = "Debugging: settings files, Claude Code's debug log, and a bundle for a bug report"
-    PARAMETERS = merge(COMMON, HISTORY, DEBUG)
+    # no trust_ca: it reads records and trusts no CA (that is the proxy & TLS runbook's)
+    PARAMETERS = merge((p for p in COMMON if p.name != "trust_ca"), HISTORY, DEBUG)
     STEPS = ("check_settings_files", "check_debug_log", "check_logged_errors", "check_bundle")
     PAST = ("debug.log", "debug.errors")  # a broken settings file is broken now
 
