@@ -126,8 +126,10 @@ CAUSES: dict[str, Cause] = {
            "ECONNRESET", "connect EHOSTUNREACH 2607:6bc0::10:443"),
         _c("tls.untrusted_issuer", "The certificate chain ends in an untrusted CA", _PROXY,
            "network",
-           "A TLS-inspecting proxy re-signs traffic: export its root CA as PEM and set "
-           "NODE_EXTRA_CA_CERTS=/path/to/ca.pem. Never set NODE_TLS_REJECT_UNAUTHORIZED=0.",
+           "A TLS-inspecting proxy re-signs traffic: trust its root CA. `runbooks fix` finds it "
+           "(in the chain or the system store) and trusts it with `--trust-ca SHA256` once IT "
+           "confirms the fingerprint; with no copy on this machine, ask IT for it and run "
+           "`runbooks fix --ca-file ca.pem`. Never set NODE_TLS_REJECT_UNAUTHORIZED=0.",
            "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
            "unable to get local issuer certificate", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
            "SSL certificate verification failed"),

@@ -25,7 +25,9 @@ A fix is data: the files it changes, each as the exact bytes before and after (a
   set wrote it is restored, one already as before needs nothing, and any other (changed
   since) makes it refuse, naming the file;
 - **shown masked**: a diff shows the values the fix changes; every other value on its lines
-  is masked, its name kept (see :meth:`FileEdit.diff`). Reprs name paths, sizes and hashes.
+  is masked, its name kept (see :meth:`FileEdit.diff`); a certificate bundle shows the
+  certificates added and removed, by subject and fingerprint, never their base64. Reprs name
+  paths, sizes and hashes.
 
 A second apply of the same plan finds nothing to change and says so. A write the system
 refuses (a read-only file system, ``chattr +i``, a full disk) puts back what was written
@@ -200,6 +202,116 @@ def _mask_pem_lines(lines: list[str]) -> list[str]:
     return out
 
 
+#: a run of more certificates than this, added or removed together (a whole system bundle
+#: kept in a new one), is shown by its first two and a count
+_PEM_RUN = 5
+
+
+def _pem_items(data: bytes | None) -> list[tuple[str, Any]] | None:
+    """A certificate bundle in file order: ``("cert", DER)`` for each ``CERTIFICATE`` block
+    (``b""``: one that does not decode), ``("text", line)`` for each other line that is not
+    blank, masked as :func:`_mask_pem_lines` masks (a private key's body is never shown).
+    None: content with no certificate block (not a bundle: it is diffed line by line)."""
+    from .inspection import pem_spans
+
+    if not data:
+        return []
+    spans = pem_spans(data)
+    if not spans:
+        return None
+    items: list[tuple[str, Any]] = []
+
+    def text(chunk: bytes) -> None:
+        lines = [line + "\n" for line in chunk.decode("utf-8", "replace").splitlines()]
+        items.extend(("text", line.rstrip("\n")) for line in _mask_pem_lines(lines)
+                     if line.strip())
+
+    pos = 0
+    for start, end, der in spans:
+        text(data[pos:start])
+        items.append(("cert", der))
+        pos = end
+    text(data[pos:])
+    return items
+
+
+def _cert_facts(der: bytes):
+    """(subject, SHA-256 fingerprint) of one block; the subject is None when it does not
+    parse."""
+    from .inspection import CertFacts
+
+    digest = hashlib.sha256(der).hexdigest().upper()
+    fingerprint = ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    try:
+        subject = CertFacts(der).subject if der else None
+    except ValueError:
+        subject = None
+    return subject, fingerprint
+
+
+def _cert_line(der: bytes) -> str:
+    if not der:
+        return "a certificate block that does not decode (not base64)"
+    subject, fingerprint = _cert_facts(der)
+    what = "a certificate that does not parse" if subject is None else subject or "(no subject)"
+    return f"{what} (SHA-256 {fingerprint[:23]}…)"
+
+
+def _pem_changes(before: list[tuple[str, Any]], after: list[tuple[str, Any]]
+                 ) -> tuple[set[int], set[int]]:
+    """Which items of ``before`` are gone and which of ``after`` are new: a certificate by its
+    DER (moved is not changed; a second copy is), a text line as a line diff finds it."""
+    from collections import Counter
+
+    def gone(items: list[tuple[str, Any]], other: list[tuple[str, Any]]) -> set[int]:
+        left = Counter(v for k, v in other if k == "cert")
+        out = set()
+        for i, (k, v) in enumerate(items):
+            if k == "cert":
+                if left[v] > 0:
+                    left[v] -= 1
+                else:
+                    out.add(i)
+        return out
+
+    removed, added = gone(before, after), gone(after, before)
+    bt = [(i, v) for i, (k, v) in enumerate(before) if k == "text"]
+    at = [(i, v) for i, (k, v) in enumerate(after) if k == "text"]
+    matcher = difflib.SequenceMatcher(None, [v for _, v in bt], [v for _, v in at])
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("delete", "replace"):
+            removed |= {bt[x][0] for x in range(i1, i2)}
+        if tag in ("insert", "replace"):
+            added |= {at[x][0] for x in range(j1, j2)}
+    return removed, added
+
+
+def _pem_lines(sign: str, items: list[tuple[str, Any]], chosen: set[int]) -> list[str]:
+    """The chosen items, in file order: a text line as it is, a certificate as its subject
+    and fingerprint; a run of more than ``_PEM_RUN`` certificates by its first two and a
+    count."""
+    out: list[str] = []
+    run: list[bytes] = []
+
+    def flush() -> None:
+        shown = run if len(run) <= _PEM_RUN else run[:2]
+        out.extend(f"{sign} {_cert_line(der)}\n" for der in shown)
+        if len(run) > len(shown):
+            out.append(f"{sign} … and {len(run) - len(shown)} more certificates\n")
+        run.clear()
+
+    for i, (kind, value) in enumerate(items):
+        if i not in chosen:
+            continue
+        if kind == "cert":
+            run.append(value)
+        else:
+            flush()
+            out.append(f"{sign}{value}\n")
+    flush()
+    return out
+
+
 def _link_note(path: Path) -> str:
     if not path.is_symlink():
         return ""
@@ -234,20 +346,72 @@ class FileEdit:
             return _mask_pem_lines(lines)
         return _mask_shell_lines(lines)
 
+    def _pem(self) -> tuple[list, list] | None:
+        """Both sides as certificate bundles (:func:`_pem_items`), or None when this is no
+        edit of one."""
+        if _kind(self.path) != "pem":
+            return None
+        before, after = _pem_items(self.before), _pem_items(self.after)
+        if before is None or after is None or not any(k == "cert" for k, _ in before + after):
+            return None
+        return before, after
+
+    def certificates(self) -> dict[str, list[dict[str, str | None]]] | None:
+        """A bundle's certificates added and removed, each by subject and fingerprint (None:
+        not a certificate bundle). For the JSON plan: every one, where the diff counts."""
+        pem = self._pem()
+        if pem is None:
+            return None
+        before, after = pem
+        removed, added = _pem_changes(before, after)
+
+        def rows(items: list, chosen: set[int]) -> list[dict[str, str | None]]:
+            out = []
+            for i in sorted(chosen):
+                if items[i][0] == "cert":
+                    der = items[i][1]
+                    subject, fingerprint = _cert_facts(der)
+                    out.append({"subject": subject, "sha256": fingerprint if der else None})
+            return out
+        return {"added": rows(after, added), "removed": rows(before, removed)}
+
+    def _pem_diff(self, before: list, after: list) -> list[str]:
+        """A certificate bundle's diff: how many certificates before and after, then what is
+        gone (``-``) and what is new (``+``), certificates by subject and fingerprint, other
+        lines (comments) as they are. Never a line of base64."""
+        removed, added = _pem_changes(before, after)
+        certs = [sum(k == "cert" for k, _ in side) for side in (before, after)]
+
+        def count(items: list, chosen: set[int]) -> int:
+            return sum(items[i][0] == "cert" for i in chosen)
+        head = (f"@@ certificates: {certs[0]} before, {certs[1]} after; {count(after, added)} "
+                f"added, {count(before, removed)} removed @@\n")
+        out = [head]
+        out += _pem_lines("-", before, removed) + _pem_lines("+", after, added)
+        if not removed and not added:
+            out.append(" (only blank lines or line endings differ)\n")
+        return out
+
     def diff(self) -> str:
         """A unified diff of what the fix changes, and nothing else: in a settings file every
         value the fix does not change is masked, its name kept (context lines and changed
         lines alike); in a shell start-up file only the runbooks block's lines are shown (no
-        context lines; any other line that changes is masked). Every secret is masked too (a
-        key in a settings file stays hidden). A symlinked file says where it points."""
+        context lines; any other line that changes is masked); a certificate bundle shows the
+        certificates added and removed by subject and fingerprint, and their count, never
+        base64 (see :meth:`_pem_diff`). Every secret is masked too (a key in a settings file
+        stays hidden). A symlinked file says where it points."""
         kind = _kind(self.path)
         names = _changed_names(self.before, self.after) if kind == "json" else set()
         name = shown_path(self.path)
         out = []
-        for line in difflib.unified_diff(self._shown_lines(self.before, kind, names),
-                                         self._shown_lines(self.after, kind, names),
-                                         "/dev/null" if self.before is None else f"a/{name}",
-                                         f"b/{name}", n=0 if kind == "shell" else 3):
+        heads = ("/dev/null" if self.before is None else f"a/{name}", f"b/{name}")
+        pem = self._pem() if self.changes else None
+        if pem is not None:
+            out = [f"--- {heads[0]}\n", f"+++ {heads[1]}\n", *self._pem_diff(*pem)]
+        for line in [] if pem is not None else difflib.unified_diff(
+                self._shown_lines(self.before, kind, names),
+                self._shown_lines(self.after, kind, names), *heads,
+                n=0 if kind == "shell" else 3):
             out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
         text = "".join(out)
         for value in sorted(self.hidden, key=len, reverse=True):
@@ -354,9 +518,15 @@ class Plan:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fixes": [f.to_dict() for f in self.fixes], "diff": self.diff(),
-                "files": [{"path": str(e.path), "before_sha256": _sha(e.before),
-                           "after_sha256": _sha(e.after)} for e in self.edits]}
+        files = []
+        for e in self.edits:
+            entry: dict[str, Any] = {"path": str(e.path), "before_sha256": _sha(e.before),
+                                     "after_sha256": _sha(e.after)}
+            certificates = e.certificates()
+            if certificates is not None:
+                entry["certificates"] = certificates
+            files.append(entry)
+        return {"fixes": [f.to_dict() for f in self.fixes], "diff": self.diff(), "files": files}
 
 
 @dataclass(repr=False)

@@ -10,6 +10,11 @@ The CA to trust is the top of the chain the proxy presents when that is a root
 store by issuer name, key identifier and signature (:func:`ca_to_export`). Either way it
 becomes a PEM file for ``NODE_EXTRA_CA_CERTS`` (:func:`write_pem`), with its SHA-256
 fingerprint, subject and validity, so a reader can compare it with what IT publishes.
+
+What was found is one :class:`CaFinding` per run (:func:`ca_finding`), and every place that
+advises on an untrusted chain (the network TLS check, Issuer, CA export, CA bundle, `runbooks
+fix`) tells its story in its words: the CA is on this machine and ``runbooks fix --trust-ca``
+trusts it once IT confirms the fingerprint, or it is not, and IT has it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import re
 import ssl
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,8 +32,9 @@ from typing import Any
 
 from .files import FileProblem, read_bytes
 
-__all__ = ["PRODUCTS", "CertFacts", "Product", "ca_to_export", "find_issuer", "name_product",
-           "pem_blocks", "system_store", "write_pem"]
+__all__ = ["NEVER", "PRODUCTS", "CaFinding", "CertFacts", "Product", "ca_finding",
+           "ca_to_export", "find_issuer", "name_product", "pem_blocks", "pem_spans",
+           "system_store", "write_pem"]
 
 #: The largest store file read (the system bundles are ~0.2 MiB), and how many files of a
 #: hashed certificate directory are looked at.
@@ -257,19 +263,26 @@ _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFI
                        re.DOTALL)
 
 
-def pem_blocks(data: bytes) -> list[bytes]:
-    """The DER of each ``CERTIFICATE`` block in ``data`` (a block that is not valid base64
-    is returned as ``b""``, so positions in the file are kept)."""
+def pem_spans(data: bytes) -> list[tuple[int, int, bytes]]:
+    """Each ``CERTIFICATE`` block in ``data``: where it starts and ends, and its DER (``b""``
+    for a block that is not valid base64)."""
     import base64
     import binascii
 
     out = []
     for m in _PEM_CERT.finditer(data):
         try:
-            out.append(base64.b64decode(re.sub(rb"\s+", b"", m.group(1)), validate=True))
+            der = base64.b64decode(re.sub(rb"\s+", b"", m.group(1)), validate=True)
         except (binascii.Error, ValueError):
-            out.append(b"")
+            der = b""
+        out.append((m.start(), m.end(), der))
     return out
+
+
+def pem_blocks(data: bytes) -> list[bytes]:
+    """The DER of each ``CERTIFICATE`` block in ``data`` (a block that is not valid base64
+    is returned as ``b""``, so positions in the file are kept)."""
+    return [der for _start, _end, der in pem_spans(data)]
 
 
 def system_store(env: Mapping[str, str] | None = None) -> tuple[list[CertFacts], list[str]]:
@@ -314,6 +327,11 @@ def system_store(env: Mapping[str, str] | None = None) -> tuple[list[CertFacts],
     return out, where
 
 
+#: where the CA to trust was found, when the server presents it
+CHAIN_TOP = "at the top of the chain the server presents"
+NEVER = "Never turn certificate checks off (NODE_TLS_REJECT_UNAUTHORIZED=0)."
+
+
 def ca_to_export(chain: Sequence[CertFacts],
                  store: Sequence[CertFacts] | None = None) -> tuple[CertFacts | None, str]:
     """The CA to trust for ``chain`` (leaf first, as presented) and where it comes from.
@@ -325,12 +343,118 @@ def ca_to_export(chain: Sequence[CertFacts],
         return None, "the server presented no certificate"
     top = chain[-1]
     if top.self_signed and top.is_ca:
-        return top, "the top of the chain the proxy presents"
+        return top, CHAIN_TOP
     root = find_issuer(top, store or ())
     if root is not None:
-        return root, "the system store (the chain the proxy presents stops below it)"
-    return None, (f"the chain the proxy presents stops at {top.name!r}, issued by "
-                  f"{top.issuer_name!r}, and no {top.issuer_name!r} is in the system store")
+        return root, "in the system store"
+    return None, (f"the server presents the chain up to {top.name!r}, not its root "
+                  f"{top.issuer_name!r}, and no copy of that root is on this machine (nor in "
+                  "the system store)")
+
+
+@dataclass(frozen=True)
+class CaFinding:
+    """What this machine has of the CA an untrusted chain needs, and the one next step.
+
+    Every place that advises on the chain says :meth:`found` and :meth:`next_step`, so the
+    doctor, the runbook, its notebook and ``runbooks fix`` never tell different stories:
+
+    - the CA is in the chain the server presents, or in the system store, and with it the
+      chain verifies: it can be exported and trusted, ``runbooks fix --trust-ca SHA256`` once
+      IT confirms the fingerprint;
+    - it is nowhere on this machine (the chain stops below its root), or the one found does
+      not make the chain verify: ask IT for it, then ``runbooks fix --ca-file ca.pem``."""
+
+    needed: str  # the name of the CA the chain needs: the top's issuer
+    ca: CertFacts | None = None  # that CA, when it is on this machine
+    origin: str = ""  # where it was found (CHAIN_TOP, "in the system store (…)"), else why not
+    verifies: bool | None = None  # with it the chain verifies (None: not tried)
+    with_it: str = ""  # the handshake with it: its TLS version, or its failure's message
+    with_it_cause: str | None = None  # that failure's cause
+
+    @property
+    def trustable(self) -> bool:
+        """The CA is here, and the chain verifies with it: ``--trust-ca`` is the fix."""
+        return self.ca is not None and self.verifies is not False
+
+    def found(self) -> str:
+        """What was found, as a clause."""
+        if self.ca is None:
+            return self.origin
+        if self.verifies is False:
+            return (f"{self.ca.name!r}, found {self.origin}, does not make the chain verify "
+                    f"({self.with_it})")
+        return f"{self.ca.name!r}, the CA to trust, is {self.origin}"
+
+    def next_step(self) -> str:
+        """The one next step, as a clause."""
+        if self.trustable:
+            return ("confirm its fingerprint with IT (whoever runs the proxy), then run "
+                    f"`runbooks fix --trust-ca {self.ca.sha256}`")
+        return (f"ask IT for the root CA {self.needed!r} (or export it from the browser or the "
+                "OS store), then run `runbooks fix --ca-file ca.pem`")
+
+    def advice(self) -> str:
+        """Both, as a fix line: found, next step, and what never to do."""
+        return f"{cap(self.found())}: {self.next_step()}. {NEVER}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"needed": self.needed, "ca": None if self.ca is None else self.ca.to_dict(),
+                "origin": self.origin, "verifies": self.verifies, "with_it": self.with_it,
+                "next_step": self.next_step()}
+
+
+def cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def ca_finding(ctx: Any, chain: Sequence[CertFacts],
+               verify: Callable[[CertFacts], Any] | None = None) -> CaFinding | None:
+    """The :class:`CaFinding` for ``chain`` (leaf first, as presented), once per run: ``ctx``
+    (a :class:`~runbooks.runbook.Context`) keeps it, keyed by the top certificate, so the
+    network runbook and the proxy & TLS runbook (in the doctor, at the same time) and
+    ``runbooks fix`` share it. The system store is read only when the chain stops below
+    its root; ``verify(ca)`` (a handshake along the path with the client's trust plus ``ca``:
+    a :class:`~runbooks.tls.Handshake`) proves the CA found. None: no chain."""
+    if not chain:
+        return None
+    import hashlib
+
+    top = chain[-1]
+
+    def make() -> CaFinding:
+        ca, origin = ca_to_export(chain)
+        if ca is None:  # only then read the system store (hundreds of certificates)
+            store, where = ctx.once("inspection.system_store", lambda: system_store(ctx.env))
+            ca, origin = ca_to_export(chain, store)
+            if ca is not None and where:
+                origin += f" ({', '.join(where)})"
+        if ca is None:
+            return CaFinding(top.issuer_name, None, origin)
+        if verify is None:
+            return CaFinding(top.issuer_name, ca, origin)
+        hs = verify(ca)
+        return CaFinding(top.issuer_name, ca, origin, bool(hs.ok),
+                         hs.version if hs.ok else hs.fault.message,
+                         None if hs.ok else hs.fault.cause)
+
+    def guarded() -> CaFinding | None:
+        try:
+            return make()
+        except ValueError:  # a certificate that does not parse: no finding, no crash
+            return None
+
+    return ctx.once(f"inspection.ca_finding:{hashlib.sha256(top.der).hexdigest()}", guarded)
+
+
+def context_with(env: Mapping[str, str], ca: CertFacts) -> ssl.SSLContext:
+    """A fresh client context with the client's trust for ``env`` plus ``ca`` (never the run's
+    shared one, which must stay as the client has it)."""
+    from .target import load_trust
+
+    ctx = load_trust(env).context
+    ctx.load_verify_locations(cadata=ca.pem.decode("ascii"))
+    return ctx
 
 
 def slug(text: str) -> str:

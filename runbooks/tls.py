@@ -47,6 +47,8 @@ class Handshake:
     cipher: str | None = None
     chain: list[CertInfo] = field(default_factory=list)
     fault: Fault | None = None
+    #: the same chain, DER-encoded (to find the CA to trust: :func:`runbooks.inspection.ca_finding`)
+    chain_der: list[bytes] = field(default_factory=list, repr=False)
 
     @property
     def top_issuer(self) -> str | None:
@@ -82,6 +84,10 @@ def _describe(der: bytes) -> CertInfo:
 
 
 def _presented_chain(sock: ssl.SSLSocket) -> list[CertInfo]:
+    return [_describe(d) for d in _presented_der(sock)]
+
+
+def _presented_der(sock: ssl.SSLSocket) -> list[bytes]:
     # Python 3.13 makes this public (get_unverified_chain); 3.11/3.12 have it on _sslobj.
     getter = getattr(sock, "get_unverified_chain", None) or getattr(
         getattr(sock, "_sslobj", None), "get_unverified_chain", None
@@ -93,7 +99,7 @@ def _presented_chain(sock: ssl.SSLSocket) -> list[CertInfo]:
     else:  # pragma: no cover - very old Python: the leaf alone
         leaf = sock.getpeercert(binary_form=True)
         ders = [leaf] if leaf else []
-    return [_describe(d) for d in ders]
+    return ders
 
 
 Opener = Callable[[], socket.socket]
@@ -125,8 +131,9 @@ def handshake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
         fault = classify_tls(exc, tls_s)
         result = Handshake(False, time.perf_counter() - start, fault=fault)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            result.chain = _unverified_chain(address, port, server_name, connect_s, tls_s,
+            result.chain_der = presented_der(address, port, server_name, connect_s, tls_s,
                                              opener)
+            result.chain = [_describe(d) for d in result.chain_der]
         return result
     with sock:
         cipher = sock.cipher()
@@ -139,19 +146,6 @@ def handshake(address: str, port: int, server_name: str, ctx: ssl.SSLContext,
         )
 
 
-def _unverified_chain(address: str, port: int, server_name: str,
-                      connect_s: float, tls_s: float,
-                      opener: Opener | None = None) -> list[CertInfo]:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with _shake(address, port, server_name, ctx, connect_s, tls_s, opener) as sock:
-            return _presented_chain(sock)
-    except (OSError, ssl.SSLError):
-        return []
-
-
 def presented_der(address: str, port: int, server_name: str, connect_s: float, tls_s: float,
                   opener: Opener | None = None) -> list[bytes]:
     """The certificates the server presents, DER-encoded, leaf first, without verifying them:
@@ -161,12 +155,6 @@ def presented_der(address: str, port: int, server_name: str, connect_s: float, t
     ctx.verify_mode = ssl.CERT_NONE
     try:
         with _shake(address, port, server_name, ctx, connect_s, tls_s, opener) as sock:
-            getter = getattr(sock, "get_unverified_chain", None) or getattr(
-                getattr(sock, "_sslobj", None), "get_unverified_chain", None)
-            if getter is None:  # pragma: no cover - very old Python: the leaf alone
-                leaf = sock.getpeercert(binary_form=True)
-                return [leaf] if leaf else []
-            return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)
-                    for c in getter() or []]
+            return _presented_der(sock)
     except (OSError, ssl.SSLError):
         return []

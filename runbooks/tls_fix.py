@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import inspection as _insp
-from .files import FileProblem, MiB, read_bytes
+from .files import FileProblem, MiB, read_bytes, shown_path
 from .fixes import FileEdit, Fix, Plan
 from .jsonedit import EditError
 from .remedies import FixOptions, _content, _Writer, make_plan
@@ -47,56 +47,76 @@ def _fingerprint_of(block: bytes) -> str | None:
     return facts.sha256 if facts is not None else None
 
 
-def _ca_for(ctx: Context, ca_file: str = ""):
-    """(the CA to trust, whether it was proven to make the chain verify), from the proxy-tls
-    runbook's walk of the API path (shared through the context: walked once per run), or
-    from ``ca_file``, a PEM the user has (IT's root, when the proxy does not present it)."""
-    from .books.proxy_tls import ProxyTlsRun
+def _from_file(run, ca_file: str) -> tuple[_insp.CertFacts | None, bool]:
+    """(the CA in ``ca_file`` that makes the chain verify, True), else (its first CA, False),
+    else (None, False): a PEM the user has (IT's root, when no copy is on this machine)."""
+    cas = [c for c in (_fingerprinted(b) for b in _insp.pem_blocks(
+        read_bytes(ca_file, 16 * MiB))) if c is not None and c.is_ca]
+    for ca in cas:
+        if run._verify_with(ca).ok:
+            return ca, True
+    return (cas[0], False) if cas else (None, False)
 
-    run = ProxyTlsRun(ctx)
-    if ca_file:
-        cas = [c for c in (_fingerprinted(b) for b in _insp.pem_blocks(
-            read_bytes(ca_file, 16 * MiB))) if c is not None and c.is_ca]
-        for ca in cas:
-            if run._verify_with(ca).ok:
-                return ca, True
-        return (cas[0], False) if cas else (None, False)
-    chain = run.chain
-    if not chain:
-        return None, False
-    ca, _origin = _insp.ca_to_export(chain)
-    if ca is None:
-        store, _where = run._store()
-        ca, _origin = _insp.ca_to_export(chain, store)
-    if ca is None:
-        return None, False
-    return ca, run._verify_with(ca).ok
+
+def _needed(run) -> str:
+    """The name of the CA the API's chain needs (its top's issuer)."""
+    try:
+        return run.chain[-1].issuer_name if run.chain else "the proxy's root CA"
+    except ValueError:  # a certificate that does not parse
+        return "the proxy's root CA"
 
 
 def trust_ca_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | None:
+    """Trusting the CA the chain needs: the one the proxy-tls runbook found on this machine
+    (its :class:`~runbooks.inspection.CaFinding`, shared through the context: the plan says
+    what the doctor said), or the one in ``--ca-file``."""
+    from .books.proxy_tls import ProxyTlsRun
+
     if "tls.untrusted_issuer" not in report.causes:
         return None
     config = user_dir(ctx.env)
-    ca, proven = _ca_for(ctx, options.ca_file)
-    if ca is None or config is None:
-        return Fix("trust-ca", "tls.untrusted_issuer", "the chain ends in a CA this machine "
-                   "does not trust", manual="no CA to trust was found in the chain or the "
-                   "system store: ask IT for the root CA (a PEM file), then run "
-                   "`runbooks fix --ca-file FILE`")
+    run = ProxyTlsRun(ctx)
+    finding = None if options.ca_file else run.ca_finding()
+    needed = finding.needed if finding is not None else _needed(run)
+    untrusted = f"the chain ends at {needed!r}, which this machine does not trust"
+    if options.ca_file:
+        ca, proven = _from_file(run, options.ca_file)
+    else:
+        ca = finding.ca if finding is not None else None
+        proven = bool(finding is not None and finding.verifies)
+    if config is None:
+        return Fix("trust-ca", "tls.untrusted_issuer", untrusted,
+                   manual="no home folder (HOME/USERPROFILE) to keep a CA bundle in")
+    if ca is None:
+        if finding is not None:
+            why = finding.found()
+        elif options.ca_file:
+            why = f"{shown_path(options.ca_file)} holds no CA certificate"
+        else:
+            why = "no certificate chain was kept to find the CA in"
+        ask = _insp.CaFinding(needed).next_step()
+        return Fix("trust-ca", "tls.untrusted_issuer", untrusted,
+                   manual=f"{why}: {finding.next_step() if finding is not None else ask}")
     fp = _hex(ca.sha256)
     summary = (f"trust {ca.subject!r}, SHA-256 {ca.sha256}: write it to a bundle under "
                f"{config} and set NODE_EXTRA_CA_CERTS to it")
     if not proven:
-        return Fix("trust-ca", "tls.untrusted_issuer", summary,
-                   manual="not applied: even with this CA the chain does not verify (is it "
-                          "the right one?)")
+        why = (f"{finding.found()}: {finding.next_step()}" if finding is not None else
+               f"even with the CA in {shown_path(options.ca_file)} the chain does not verify "
+               "(is it the right one?)")
+        return Fix("trust-ca", "tls.untrusted_issuer", summary, manual=f"not applied: {why}")
     bundle_path = config / "ca" / f"{_insp.slug(ca.name)}-{fp[:8]}.pem"
     current = ctx.env.get("NODE_EXTRA_CA_CERTS", "").strip()
     kept = b""
     if current and Path(current) != bundle_path:
         try:  # what the current bundle trusts stays trusted
             certs = [_fingerprinted(b) for b in _insp.pem_blocks(read_bytes(current, 16 * MiB))]
-            kept = b"".join(c.pem for c in certs if c is not None and c.sha256 != ca.sha256)
+            certs = [c for c in certs if c is not None and c.sha256 != ca.sha256]
+            if certs:  # said in the file, and so in its diff: where the others come from
+                shown = "".join(ch if ch.isprintable() else "?" for ch in current)
+                kept = (f"# Kept from NODE_EXTRA_CA_CERTS={shown}: {len(certs)} "
+                        f"certificate{'s' if len(certs) != 1 else ''}\n").encode() + \
+                    b"".join(c.pem for c in certs)
         except (FileProblem, ValueError):
             kept = b""  # unusable: config.ca_file_invalid says so; the new bundle replaces it
     head = (f"# Written by `runbooks fix --trust-ca`: {ca.subject}\n"
@@ -118,8 +138,10 @@ def trust_ca_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | Non
     if _hex(options.trust_ca) != fp:
         given = (f"the fingerprint given ({options.trust_ca}) is not this CA's; "
                  if options.trust_ca else "")
-        fix.blocked = (f"{given}confirm SHA-256 {ca.sha256} with whoever runs the proxy, then "
-                       f"run again with --trust-ca {ca.sha256}")
+        step = (finding.next_step() if finding is not None else
+                "confirm its fingerprint with IT (whoever runs the proxy), then run "
+                f"`runbooks fix --ca-file {options.ca_file} --trust-ca {ca.sha256}`")
+        fix.blocked = f"{given}{step}"
     return fix
 
 

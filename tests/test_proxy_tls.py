@@ -299,7 +299,8 @@ def test_the_doctor_writes_nothing_and_names_the_command(lab, tmp_path):
     proc = run_cli("doctor", "--connect-timeout", "1", env=clean_subprocess_env(**run.env),
                    cwd=tmp_path)
     assert proc.returncode == 1
-    assert "runbooks run proxy-tls    # writes zscaler-root-ca.pem" in proc.stdout
+    assert "    next: confirm its fingerprint with IT (whoever runs the proxy), then run " \
+           "`runbooks fix --trust-ca " in proc.stdout, proc.stdout
     assert not list(tmp_path.rglob("*.pem"))
 
 

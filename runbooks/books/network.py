@@ -388,9 +388,15 @@ class NetworkRun(Runbook):
             if fault.cause == "tls.untrusted_issuer":
                 details["issuer"] = hs.top_issuer
                 summary = f"chain ends at {hs.top_issuer!r}, which is not trusted here: {fault.message}"
-                fix = (f"If {hs.top_issuer!r} is your company's TLS-inspection CA, export it as "
-                       "PEM and `export NODE_EXTRA_CA_CERTS=/path/to/ca.pem` (or put it in the "
-                       "`env` block of ~/.claude/settings.json). Never NODE_TLS_REJECT_UNAUTHORIZED=0.")
+                finding = self._ca_finding(hs, addr, opener)
+                if finding is not None:  # what this machine has of that CA, and the next step
+                    details["ca_to_trust"] = finding.to_dict()
+                    fix = finding.advice()
+                else:
+                    fix = (f"If {hs.top_issuer!r} is your company's TLS-inspection CA, export it "
+                           "as PEM and `export NODE_EXTRA_CA_CERTS=/path/to/ca.pem` (or put it in "
+                           "the `env` block of ~/.claude/settings.json). Never "
+                           "NODE_TLS_REJECT_UNAUTHORIZED=0.")
             elif fault.cause == "tls.hostname_mismatch" and hs.chain:
                 sans = ", ".join(hs.chain[0].sans) or hs.chain[0].subject
                 summary = f"certificate is for {sans}, not {self.target.host}: {fault.message}"
@@ -403,6 +409,19 @@ class NetworkRun(Runbook):
                          details=details, duration_s=hs.duration_s)
 
         return self.guard("tls", "TLS", run)
+
+    def _ca_finding(self, hs: _tls.Handshake, addr: str, opener):
+        """The CA the refused chain needs, as this machine has it (shared with the proxy & TLS
+        runbook and `runbooks fix`: one finding, one story), proven along this same path."""
+        from .. import inspection as _insp
+
+        chain = [_insp.CertFacts(d) for d in hs.chain_der]
+        t, b, env = self.target, self.budget, self.ctx.env
+
+        def verify(ca: _insp.CertFacts) -> _tls.Handshake:
+            return _tls.handshake(addr, t.port, t.host, _insp.context_with(env, ca), b.connect,
+                                  b.tls, opener=opener)
+        return _insp.ca_finding(self.ctx, chain, verify)
 
     def check_http(self) -> Check:
         """One credential-less request: does the API itself answer, and how fast."""

@@ -12,7 +12,9 @@ It takes the network runbook's path (the same proxy choice, tunnel and trust: th
   as PEM, with its fingerprint and validity, and a second handshake along the same path with
   the client's trust plus that file, proving the file is the fix. Written where the run
   writes (the notebook's folder, ``runbooks run proxy-tls``'s run folder); the doctor writes
-  nothing and says the command;
+  nothing. The next step is the same everywhere (:class:`runbooks.inspection.CaFinding`):
+  ``runbooks fix --trust-ca SHA256`` once IT confirms the fingerprint, or, when no copy of
+  the CA is on this machine, IT's file and ``runbooks fix --ca-file``;
 - **CA bundle**: an existing ``NODE_EXTRA_CA_CERTS`` file, certificate by certificate;
 - **Proxy auth**: a ``407`` that asks for NTLM/Negotiate/Kerberos, which Claude Code cannot
   answer, and the local authenticating proxy (cntlm, px) configured for *this* proxy;
@@ -36,7 +38,6 @@ from ..files import FileProblem, read_bytes
 from ..params import merge, text
 from ..result import Check, Status
 from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
-from ..target import load_trust
 from ..tls import handshake
 
 __all__ = ["HOSTS", "ProxyTlsRun", "local_auth_proxy"]
@@ -52,7 +53,7 @@ HOSTS: tuple = (
          "only the API host and the status page)", _check_hosts, "NAME[:PORT][,…]"),
 )
 
-_NEVER = "Never turn certificate checks off (NODE_TLS_REJECT_UNAUTHORIZED=0)."
+_NEVER = _insp.NEVER
 _RUN = "runbooks run proxy-tls"
 
 
@@ -108,7 +109,13 @@ class ProxyTlsRun(Runbook):
         return self.ctx.once(f"proxy_tls.bundle:{path}", lambda: read_bundle(path))
 
     def _store(self) -> tuple[list[_insp.CertFacts], list[str]]:
-        return self.ctx.once("proxy_tls.system_store", lambda: _insp.system_store(self.env))
+        return self.ctx.once("inspection.system_store", lambda: _insp.system_store(self.env))
+
+    def ca_finding(self) -> _insp.CaFinding | None:
+        """What this machine has of the CA the API's refused chain needs, proven along its
+        path: one finding per run, shared with the network runbook and `runbooks fix`, so
+        all of them tell the same story (None: no chain was kept)."""
+        return _insp.ca_finding(self.ctx, self.chain, self._verify_with)
 
     def _trusted_der(self) -> set[bytes]:
         """Every root Claude Code trusts without NODE_EXTRA_CA_CERTS, as DER: the system store
@@ -177,12 +184,15 @@ class ProxyTlsRun(Runbook):
                        "shield or a private CA")
             said = (f"TLS inspection by {product.name} (a {product.kind})" if product
                     else unknown)
+            finding = self.ca_finding()
+            if finding is not None:
+                details["ca_to_trust"] = finding.to_dict()
             return Check(cid, title, Status.FAIL,
                          f"the chain ends at {issuer!r} ({top.issuer}), not trusted here: "
                          f"{said}", cause="tls.untrusted_issuer", details=details,
-                         fix=f"Trust that CA, not less: `{_RUN}` exports it as PEM (see CA "
-                             "export); then `export NODE_EXTRA_CA_CERTS=/path/to/it.pem`, or "
-                             f"set it in the `env` block of ~/.claude/settings.json. {_NEVER}")
+                         fix=finding.advice() if finding is not None else
+                         f"Trust that CA, not less: get it from IT as a PEM file, then run "
+                         f"`runbooks fix --ca-file ca.pem`. {_NEVER}")
 
         return self.guard(cid, title, run)
 
@@ -208,46 +218,46 @@ class ProxyTlsRun(Runbook):
                 return Check(cid, title, Status.SKIP, f"nothing to export: TLS fails with "
                              f"{api.cause}, which no CA fixes (see the network TLS check)")
             chain = self.chain
-            ca, origin = _insp.ca_to_export(chain)
-            if ca is None:  # only then read the system store (hundreds of certificates)
-                store, where = self._store()
-                ca, origin = _insp.ca_to_export(chain, store)
-                if ca is not None:
-                    origin += f": {', '.join(where)}"
+            finding = self.ca_finding()
+            if finding is None:
+                return Check(cid, title, Status.SKIP, "nothing to export: the certificates "
+                             "presented do not parse", details={"chain_der": len(chain)})
+            details: dict[str, Any] = {"ca_to_trust": finding.to_dict()}
+            story = api.cause == "tls.untrusted_issuer"  # (an expired chain: no --trust-ca)
+            ca = finding.ca
             if ca is None:
-                return Check(cid, title, Status.SKIP,
-                             f"nothing to export: {origin}. Ask IT for the root CA "
-                             f"{chain[-1].issuer_name!r} (or export it from the browser or "
-                             "the OS store, see the page)",
-                             details={"chain": [c.to_dict() for c in chain]})
-            verified = self._verify_with(ca)
-            details: dict[str, Any] = {**ca.to_dict(), "origin": origin,
-                                       "verifies": verified.ok,
-                                       "with_it": verified.fault.message if verified.fault
-                                       else verified.version}
+                details["chain"] = [c.to_dict() for c in chain]
+                details["lines"] = [f"next: {finding.next_step()}"]
+                return Check(cid, title, Status.SKIP, f"nothing to export: {finding.found()}",
+                             details=details)
+            details.update({**ca.to_dict(), "origin": finding.origin,
+                            "verifies": finding.verifies, "with_it": finding.with_it})
             facts = (f"{ca.name!r} (SHA-256 {ca.sha256[:23]}…, valid "
-                     f"{ca.not_before:%Y-%m-%d} → {ca.not_after:%Y-%m-%d}), from {origin}")
+                     f"{ca.not_before:%Y-%m-%d} → {ca.not_after:%Y-%m-%d}), {finding.origin}")
+            where = ""
             if self.export_dir is not None:
                 self.exported = path = _insp.write_pem(ca, self.export_dir)
                 details["path"] = str(path)
                 where = f"; written to {path}"
-                details["lines"] = [f"export NODE_EXTRA_CA_CERTS={path}"]
+            if story or not finding.verifies:
+                details["lines"] = [f"next: {finding.next_step()}"]
+            elif self.exported is not None:  # the expired copy's replacement, in the bundle
+                details["lines"] = [f"export NODE_EXTRA_CA_CERTS={self.exported}"]
             else:
-                where = f"; not written here: `{_RUN}` writes it into its run folder"
                 details["lines"] = [f"{_RUN}    # writes {_insp.slug(ca.name)}.pem; then: "
                                     + "export NODE_EXTRA_CA_CERTS=<that file>"]
-            if verified.ok:
+            if finding.verifies:
                 return Check(cid, title, Status.PASS,
-                             f"{facts}: with it the chain verifies ({verified.version}){where}",
+                             f"{facts}: with it the chain verifies ({finding.with_it}){where}",
                              details=details)
             if api.cause == "tls.expired":
                 return Check(cid, title, Status.SKIP,
-                             f"{facts}: even with it TLS fails ({verified.fault.message}): the "
+                             f"{facts}: even with it TLS fails ({finding.with_it}): the "
                              "server's own certificate is the problem", details=details)
             return Check(cid, title, Status.FAIL,
                          f"{facts}: even with it the chain does not verify "
-                         f"({verified.fault.message}){where}", cause=verified.fault.cause,
-                         details=details)
+                         f"({finding.with_it}){where}", cause=finding.with_it_cause,
+                         details=details, fix=finding.advice())
 
         return self.guard(cid, title, run)
 
@@ -255,9 +265,8 @@ class ProxyTlsRun(Runbook):
         """A second handshake along the same path: a fresh context with the client's trust
         plus ``ca`` (never the run's shared context, which must stay as the client has it)."""
         api, b = self.api, self.budget
-        ctx = load_trust(self.env).context
-        ctx.load_verify_locations(cadata=ca.pem.decode("ascii"))
-        return handshake(api.address, api.host.port, api.host.name, ctx, b.connect, b.tls,
+        return handshake(api.address, api.host.port, api.host.name,
+                         _insp.context_with(self.env, ca), b.connect, b.tls,
                          opener=api.reopen(b))
 
     def check_bundle(self) -> Check:
@@ -270,13 +279,16 @@ class ProxyTlsRun(Runbook):
 
         def run() -> Check:
             bundle = self.bundle
-            if any(c.problem for c in bundle.certs):  # only then: the stores cost a parse
-                bundle.mark_copies(self._trusted_der())
-            details: dict[str, Any] = bundle.to_dict()
-            details["lines"] = _bundle_lines(bundle)
             api = self.api
             tls_known = api.host.scheme == "https" and api.handshake is not None
             chain_failed = tls_known and not api.ok and (api.cause or "").startswith("tls.")
+            # only then: the stores cost a parse (a defect, or a big bundle that does not help)
+            if any(c.problem for c in bundle.certs) or (chain_failed and
+                                                         len(bundle.certs) > _LISTED):
+                bundle.mark_copies(self._trusted_der())
+            details: dict[str, Any] = bundle.to_dict()
+            details["lines"] = _bundle_lines(bundle)
+            finding = self.ca_finding() if chain_failed else None
             problems = bundle.problems_for(self.chain)
             anchors = bundle.anchoring(self.chain) if self.chain else []
             details["issuer_in_bundle"] = [a.index for a in anchors]
@@ -286,22 +298,25 @@ class ProxyTlsRun(Runbook):
                              f"NODE_EXTRA_CA_CERTS={path}: {problems[0]}"
                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                              cause="config.ca_file_invalid", details=details,
-                             fix=_bundle_fix(bundle, self.exported))
+                             fix=_bundle_fix(bundle, self.exported, finding))
             if chain_failed and api.cause == "tls.untrusted_issuer":
                 need = self._needed_issuer()
+                fix = None
+                if finding is not None:
+                    details["ca_to_trust"] = finding.to_dict()
+                    name = finding.ca.name if finding.ca is not None else finding.needed
+                    fix = (f"Add {name!r} to it: {finding.next_step()} (the new bundle keeps "
+                           f"every certificate yours holds). {_NEVER}")
                 if anchors:
                     held = anchors[0]
                     return Check(cid, title, Status.FAIL,
                                  f"your bundle holds {held.facts.name!r}, which signs the chain, "
                                  "but not the root above it: trust starts at a root",
-                                 cause="tls.untrusted_issuer", details=details)
-                holds = ", ".join(repr(c.facts.name) for c in bundle.certs if c.facts)
+                                 cause="tls.untrusted_issuer", details=details, fix=fix)
                 return Check(cid, title, Status.FAIL,
                              f"your bundle does not contain the issuer {need!r} ({count}: "
-                             f"{holds or 'none'})", cause="tls.untrusted_issuer",
-                             details=details,
-                             fix=f"Add the proxy's CA to the bundle, or point NODE_EXTRA_CA_CERTS "
-                                 f"at the file `{_RUN}` exports (see CA export). {_NEVER}")
+                             f"{_holds(bundle)})", cause="tls.untrusted_issuer",
+                             details=details, fix=fix)
             used = " (it holds the issuer of this chain)" if anchors else ""
             valid = "all valid CAs" if len(bundle.certs) > 1 else "a valid CA"
             stale = [c for c in bundle.certs if c.problem and c.index in bundle.copies]
@@ -471,9 +486,36 @@ def _cert_line(c, copy: bool = False) -> str:
             f"{f.not_after:%Y-%m-%d}, {'CA' if f.is_ca else 'not a CA'}: {state}")
 
 
-def _bundle_fix(bundle: Bundle, exported: Path | None) -> str:
-    other = f"point NODE_EXTRA_CA_CERTS at {exported}" if exported else \
-        f"point NODE_EXTRA_CA_CERTS at the PEM file `{_RUN}` exports"
+def _holds(bundle: Bundle) -> str:
+    """What a bundle holds, in a few words: a small one by name, a big one (a system bundle)
+    counted, with the few that are not copies of roots the client trusts anyway."""
+    named = [c.facts.name for c in bundle.certs if c.facts is not None]
+    if len(bundle.certs) <= _LISTED:
+        return ", ".join(repr(n) for n in named) or "none"
+    copies = [c for c in bundle.certs if c.index in bundle.copies]
+    others = [c.facts.name for c in bundle.certs
+              if c.facts is not None and c.index not in bundle.copies]
+    parts = []
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3])
+        parts.append(shown if len(others) <= 3 else f"{shown} and {len(others) - 3} more")
+    if copies:
+        parts.append(f"{len(copies)} cop{'ies' if len(copies) != 1 else 'y'} of roots Claude "
+                     "Code trusts anyway")
+    return " and ".join(parts) or "none that parse"
+
+
+def _bundle_fix(bundle: Bundle, exported: Path | None,
+                finding: _insp.CaFinding | None = None) -> str:
+    if exported:
+        other = f"point NODE_EXTRA_CA_CERTS at {exported}"
+    elif finding is not None and finding.ca is not None:
+        other = f"point NODE_EXTRA_CA_CERTS at the PEM file `{_RUN}` exports (see CA export)"
+    elif finding is not None:
+        other = (f"ask IT for the root CA {finding.needed!r} and run "
+                 "`runbooks fix --ca-file ca.pem`")
+    else:
+        other = "point NODE_EXTRA_CA_CERTS at a PEM file with your proxy's current root CA"
     if bundle.error:
         return f"Repair the file as said above, or {other}."
     return f"Replace the bad certificates with your proxy's current root CA (PEM), or {other}."
