@@ -18,7 +18,8 @@ from .errors import RunbooksError, UsageError
 #: for httpx, the probes and every runbook (PEP 562).
 _LAZY = {"NetworkRun": ".books.network", "diagnose": ".books.network", "Budget": ".budget",
          "CAUSES": ".causes", "Cause": ".causes", "SCHEMA_VERSION": ".result",
-         "Check": ".result", "Report": ".result", "Status": ".result", "Target": ".target",
+         # from render: it installs how a check and a report show themselves
+         "Check": ".render", "Report": ".render", "Status": ".result", "Target": ".target",
          "resolve_target": ".target"}
 
 

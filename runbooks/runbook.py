@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import dns as _dns
+from . import render as _render  # noqa: F401 - a check shows itself as a table in a notebook
 from . import settings as _settings
 from .budget import Budget
 from .environment import ClaudeVersion, describe
