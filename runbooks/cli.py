@@ -286,11 +286,11 @@ def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
+    from .context import Context
     from .doctor import run_doctor
     from .fixes import apply_plan, interrupted, recover
     from .remedies import FixOptions, allowed_targets, check_home
     from .render import printable
-    from .runbook import Context
     from .settings import user_dir
     from .tls_fix import plan_for
 
@@ -379,10 +379,10 @@ def _is_fingerprint(text: str) -> bool:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    from .context import Context
     from .fixes import undo_last
     from .remedies import allowed_targets
     from .render import printable
-    from .runbook import Context
     from .settings import user_dir
 
     json_file = check_json_path(args.json_path)
@@ -555,8 +555,8 @@ def _check_context(name: str, params: dict[str, Any]) -> None:
     ANTHROPIC_BASE_URL (in the shell or a settings file) is a usage error before any kernel
     starts, not a crashed cell."""
     from .books import get
+    from .context import Context
     from .params import check_all
-    from .runbook import Context
 
     Context.build(check_all(get(name).PARAMETERS, params, name), ask_claude=False)
 

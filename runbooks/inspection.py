@@ -411,7 +411,7 @@ def cap(text: str) -> str:
 def ca_finding(ctx: Any, chain: Sequence[CertFacts],
                verify: Callable[[CertFacts], Any] | None = None) -> CaFinding | None:
     """The :class:`CaFinding` for ``chain`` (leaf first, as presented), once per run: ``ctx``
-    (a :class:`~runbooks.runbook.Context`) keeps it, keyed by the top certificate, so the
+    (a :class:`~runbooks.context.Context`) keeps it, keyed by the top certificate, so the
     network runbook and the proxy & TLS runbook (in the doctor, at the same time) and
     ``runbooks fix`` share it. The system store is read only when the chain stops below
     its root; ``verify(ca)`` (a handshake along the path with the client's trust plus ``ca``:

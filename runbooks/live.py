@@ -28,8 +28,8 @@ import httpx
 
 from . import http as _http
 from .classify import classify_http
+from .context import Context
 from .proxy import ProxyChoice, choose_proxy
-from .runbook import Context
 
 __all__ = ["LIVE_MODEL", "Answer", "StreamRun", "judge_answer", "message", "models",
            "path_of", "ratelimit_figures"]

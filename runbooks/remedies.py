@@ -25,6 +25,7 @@ from pathlib import Path
 from . import settings as _settings
 from .causes import CAUSES, doc_url
 from .client_env import api_timeout, js_trim
+from .context import Context
 from .environment import NO_PROXY_VARS, PROXY_VARS
 from .errors import UsageError
 from .files import FileProblem, shown_path
@@ -33,7 +34,6 @@ from .jsonedit import EditError, set_env
 from .masking import mask_proxy, register_secret
 from .proxy import choose_proxy
 from .result import Report, Status
-from .runbook import Context
 
 __all__ = ["SCOPES", "FixOptions", "allowed_targets", "check_home", "make_plan",
            "settings_path"]

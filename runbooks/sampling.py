@@ -19,8 +19,8 @@ from typing import Any
 
 from . import dns as _dns
 from . import http as _http
+from .context import Context
 from .proxy import ProxyChoice
-from .runbook import Context
 
 __all__ = ["PHASES", "Sample", "Sampling", "percentile", "sample_path"]
 

@@ -1,8 +1,9 @@
 """Trusting a TLS-inspection CA: the one fix that is a security decision.
 
-When the chain to the API ends in a CA the client does not trust, the proxy-tls runbook has
-already found the CA to trust (the top of the presented chain, or its root in the system
-store) and proved, with a second handshake, that it makes the chain verify. This fix writes
+When the chain to the API ends in a CA the client does not trust, the CA export probe
+(:mod:`runbooks.caexport`, which the proxy-tls runbook reports) finds the CA to trust (the top
+of the presented chain, or its root in the system store) and proves, with a second handshake,
+that it makes the chain verify. This fix writes
 that CA into a bundle under Claude Code's config folder (after any certificates the current
 ``NODE_EXTRA_CA_CERTS`` file holds, so nothing it trusted is lost) and points
 ``NODE_EXTRA_CA_CERTS`` at it in a settings file.
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import caexport as _export
 from . import inspection as _insp
+from .context import Context
 from .files import FileProblem, MiB, read_bytes, shown_path
 from .fixes import FileEdit, Fix, Plan
 from .jsonedit import EditError
 from .remedies import FixOptions, _content, _Writer, make_plan
 from .result import Report
-from .runbook import Context
 from .settings import user_dir
 
 __all__ = ["plan_for", "trust_ca_fix"]
@@ -32,14 +34,7 @@ def _hex(fingerprint: str) -> str:
     return fingerprint.replace(":", "").strip().lower()
 
 
-def _fingerprinted(der: bytes) -> _insp.CertFacts | None:
-    """A certificate from one of ``pem_blocks``' DER blocks, or None if it does not parse."""
-    facts = _insp.CertFacts(der)
-    try:
-        facts.cert  # noqa: B018 - parses, or raises
-    except ValueError:
-        return None
-    return facts
+_fingerprinted = _export.parsed  # a certificate from a DER block, or None if it does not parse
 
 
 def _fingerprint_of(block: bytes) -> str | None:
@@ -47,40 +42,19 @@ def _fingerprint_of(block: bytes) -> str | None:
     return facts.sha256 if facts is not None else None
 
 
-def _from_file(run, ca_file: str) -> tuple[_insp.CertFacts | None, bool]:
-    """(the CA in ``ca_file`` that makes the chain verify, True), else (its first CA, False),
-    else (None, False): a PEM the user has (IT's root, when no copy is on this machine)."""
-    cas = [c for c in (_fingerprinted(b) for b in _insp.pem_blocks(
-        read_bytes(ca_file, 16 * MiB))) if c is not None and c.is_ca]
-    for ca in cas:
-        if run._verify_with(ca).ok:
-            return ca, True
-    return (cas[0], False) if cas else (None, False)
-
-
-def _needed(run) -> str:
-    """The name of the CA the API's chain needs (its top's issuer)."""
-    try:
-        return run.chain[-1].issuer_name if run.chain else "the proxy's root CA"
-    except ValueError:  # a certificate that does not parse
-        return "the proxy's root CA"
-
-
 def trust_ca_fix(ctx: Context, report: Report, options: FixOptions) -> Fix | None:
     """Trusting the CA the chain needs: the one the proxy-tls runbook found on this machine
     (its :class:`~runbooks.inspection.CaFinding`, shared through the context: the plan says
-    what the doctor said), or the one in ``--ca-file``."""
-    from .books.proxy_tls import ProxyTlsRun
-
+    what the doctor said), or the one in ``--ca-file``; both asked of the CA export probe
+    (:mod:`runbooks.caexport`): no fix imports a runbook."""
     if "tls.untrusted_issuer" not in report.causes:
         return None
     config = user_dir(ctx.env)
-    run = ProxyTlsRun(ctx)
-    finding = None if options.ca_file else run.ca_finding()
-    needed = finding.needed if finding is not None else _needed(run)
+    finding = None if options.ca_file else _export.finding(ctx)  # asked of the CA export probe
+    needed = finding.needed if finding is not None else _export.needed(ctx)
     untrusted = f"the chain ends at {needed!r}, which this machine does not trust"
     if options.ca_file:
-        ca, proven = _from_file(run, options.ca_file)
+        ca, proven = _export.from_file(ctx, options.ca_file)
     else:
         ca = finding.ca if finding is not None else None
         proven = bool(finding is not None and finding.verifies)

@@ -98,8 +98,8 @@ def test_a_body_that_trickles_ends_at_the_requests_deadline(trickle_api):
 
 
 def test_a_live_stream_that_trickles_ends_at_its_deadline(trickle_api, monkeypatch):
+    from runbooks.context import Context
     from runbooks.live import message
-    from runbooks.runbook import Context
 
     api = trickle_api("trickle_body")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)

@@ -267,9 +267,9 @@ def test_a_shell_block_survives_awkward_values_in_the_real_shell(shell, tmp_path
 
 def test_fix_shell_never_writes_a_proxy_password(lab, tmp_path):
     """A proxy URL with a password goes to the settings file only, never the shell file."""
+    from runbooks.context import Context
     from runbooks.fixes import Fix
     from runbooks.remedies import _shell_fix
-    from runbooks.runbook import Context
 
     ctx = Context.build({"target": "https://api.anthropic.com"})
     fix = Fix("proxy", "tcp.timeout", "x", edits=[FileEdit(tmp_path / "s.json", None, b"{}")],
