@@ -19,7 +19,7 @@ import trustme
 
 from .faults import BlackHole, Refused
 from .pki import LAB_HOSTS, LabPKI
-from .scenarios import SCENARIOS, Running, Scenario, _api, _trust_lab_ca
+from .scenario import Running, Scenario, _api, _trust_lab_ca
 
 __all__ = ["CLAUDE_HOSTS", "TLS_SCENARIOS", "imitation_ca"]
 
@@ -192,4 +192,3 @@ TLS_SCENARIOS = [
              "loopback), claude.ai answers, platform.claude.com refuses, downloads.claude.ai "
              "drops SYNs", None, _allowlist, doctor=("tcp.refused", "tcp.timeout")),
 ]
-SCENARIOS.update((s.name, s) for s in TLS_SCENARIOS)
