@@ -28,10 +28,11 @@ from .addr import hostport, is_ip_literal
 from .budget import Budget
 from .dns import Resolver, lookup_both
 from .masking import mask_url
-from .proxy import ProxyChoice, Tunnel, auth_challenges, choose_proxy, connect_through, open_tunnel
+from .proxy import ProxyChoice, choose_proxy
 from .target import Target, check_url
 from .tcp import connect_families
 from .tls import Handshake, Opener, handshake, presented_der
+from .tunnel import Tunnel, auth_challenges, connect_through, open_tunnel
 
 __all__ = ["DEFAULT_HOSTS", "ROLES", "Host", "Walk", "allowlist_lines", "failure_class",
            "hosts_to_check", "parse_hosts", "walk", "walk_all"]

@@ -371,6 +371,7 @@ def _proxy_reaches(ctx: Context, url: str) -> str | None:
     """None when ``url`` is a proxy that opens a tunnel to the API, else why not."""
     from . import proxy as _proxy
     from .dns import lookup_both
+    from .tunnel import connect_through
 
     t = ctx.target
     choice = _proxy.choose_proxy({"HTTPS_PROXY": url}, t.host, t.port, t.scheme)
@@ -385,7 +386,7 @@ def _proxy_reaches(ctx: Context, url: str) -> str | None:
         host = addrs[0]
     if t.scheme != "https":
         return None  # a plain-http target goes through as an absolute-form request
-    tun = _proxy.connect_through(choice, host, t.host, t.port, ctx.budget.connect,
+    tun = connect_through(choice, host, t.host, t.port, ctx.budget.connect,
                                  ctx.budget.read)
     if tun.sock is not None:
         tun.sock.close()

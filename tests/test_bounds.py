@@ -128,7 +128,8 @@ def test_a_status_page_that_trickles_is_unreachable_within_its_deadline():
 
 
 def test_a_proxy_that_trickles_its_connect_answer_is_named_within_the_read_budget():
-    from runbooks.proxy import choose_proxy, connect_through
+    from runbooks.proxy import choose_proxy
+    from runbooks.tunnel import connect_through
 
     proxy = Trickler(b"HTTP/1.1 200 Connection established\r\n", b"Via: 1.1 lab\r\n", 0.2)
     try:

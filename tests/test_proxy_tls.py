@@ -20,9 +20,9 @@ from runbooks.errors import UsageError
 from runbooks.hosts import Host, allowlist_lines, hosts_to_check, parse_hosts
 from runbooks.inspection import CertFacts, ca_to_export, name_product, pem_blocks
 from runbooks.lab.tls_scenarios import expired_copy, imitation_ca
-from runbooks.proxy import challenge_schemes
 from runbooks.target import load_trust, resolve_target
 from runbooks.tls import handshake
+from runbooks.tunnel import challenge_schemes
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 2.0, "read_timeout": 2.0}
 CANARY = "CANARYzz9Qsecret"

@@ -24,6 +24,7 @@ from .. import proxy as _proxy
 from .. import settings as _settings
 from .. import tcp as _tcp
 from .. import tls as _tls
+from .. import tunnel as _tunnel
 from ..addr import is_ip_literal
 from ..environment import proxy_settings
 from ..params import merge
@@ -330,7 +331,7 @@ class NetworkRun(Runbook):
         t = self.target
 
         def run() -> Check:
-            tun = _proxy.connect_through(self.proxy, addr, t.host, t.port,
+            tun = _tunnel.connect_through(self.proxy, addr, t.host, t.port,
                                          self.budget.connect, self.budget.read)
             details = {"proxy": self.proxy.endpoint, "status": tun.status,
                        "reason": tun.reason, "proxy_agent": tun.agent}
@@ -369,7 +370,7 @@ class NetworkRun(Runbook):
             p, t, b = self.proxy, self.target, self.budget
 
             def opener():
-                return _proxy.open_tunnel(p, addr, t.host, t.port, b.connect, b.read)
+                return _tunnel.open_tunnel(p, addr, t.host, t.port, b.connect, b.read)
 
         def run() -> Check:
             hs = _tls.handshake(addr, self.target.port, self.target.host, ctx,
@@ -477,7 +478,7 @@ class NetworkRun(Runbook):
         self.record(Check("proxy", "Proxy", Status.WARN, summary, cause="proxy.bypassed",
                            details=details))
 
-    def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _proxy.Tunnel | None:
+    def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _tunnel.Tunnel | None:
         """Would the bypassed proxy have reached the API? One CONNECT, within the budgets."""
         if p.tls or self.target.scheme != "https":
             return None
@@ -491,7 +492,7 @@ class NetworkRun(Runbook):
                     return None
                 address = addrs[0]
             # a side check: the connect budget bounds the proxy's answer too
-            tunnel = _proxy.connect_through(p, address, self.target.host, self.target.port,
+            tunnel = _tunnel.connect_through(p, address, self.target.host, self.target.port,
                                             self.budget.connect, self.budget.connect)
         except Exception:  # noqa: BLE001 - a side check: never let it spoil the report
             return None
