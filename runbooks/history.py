@@ -731,7 +731,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Claude Code's folder (default: $CLAUDE_CONFIG_DIR, else ~/.claude)")
     parser.add_argument("--max-files", type=int, default=MAX_FILES, metavar="N",
                         help="read at most N transcripts, newest first (default: %(default)s)")
-    from .cli import add_json_option
+    from .jsonout import add_json_option
 
     add_json_option(parser, '{"failures": [...], "causes": {...}, "sessions": [...]}')
 
@@ -744,7 +744,7 @@ def checked_since(raw: str, option: str = "--since") -> float | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .cli import check_json_path, emit
+    from .jsonout import check_json_path, emit
     from .masking import register_env
 
     since = checked_scope(args)
