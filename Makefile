@@ -67,7 +67,7 @@ lab: $(STAMP)
 	$(BIN)/runbooks lab start $(or $(SCENARIO),healthy)
 
 examples: $(STAMP)
-	$(BIN)/python -m runbooks.examples
+	$(BIN)/python -m runbooks.site.examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

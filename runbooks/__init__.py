@@ -19,8 +19,8 @@ from .errors import RunbooksError, UsageError
 _LAZY = {"NetworkRun": ".books.network", "diagnose": ".books.network", "Budget": ".budget",
          "CAUSES": ".causes", "Cause": ".causes", "SCHEMA_VERSION": ".result",
          # from render: it installs how a check and a report show themselves
-         "Check": ".render", "Report": ".render", "Status": ".result", "Target": ".target",
-         "resolve_target": ".target"}
+         "Check": ".render", "Report": ".render", "Status": ".result", "Target": ".client.target",
+         "resolve_target": ".client.target"}
 
 
 def __getattr__(name: str) -> Any:

@@ -62,20 +62,20 @@ def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from .context import Context
+    from .client.settings import user_dir
     from .doctor import run_doctor
-    from .fixes import apply_plan, interrupted, recover
-    from .remedies import FixOptions, allowed_targets, check_home
+    from .fixing.plan import apply_plan, interrupted, recover
+    from .fixing.remedies import FixOptions, allowed_targets, check_home
+    from .fixing.tls_fix import plan_for
+    from .probes.context import Context
     from .render import printable
-    from .settings import user_dir
-    from .tls_fix import plan_for
 
     json_file = check_json_path(args.json_path)
     if args.trust_ca and not _is_fingerprint(args.trust_ca):
         raise UsageError(f"--trust-ca {args.trust_ca!r}: expected a SHA-256 fingerprint "
                          "(64 hex digits, colons allowed)")
     if args.proxy:
-        from .target import check_url
+        from .client.target import check_url
 
         try:
             check_url(args.proxy, credentials=True)
@@ -141,7 +141,7 @@ def _check_fix_names(names: Sequence[str]) -> None:
     """``--only``: a fix that can be applied, or a finding's step by hand (its cause code with
     dashes, as the plan names it)."""
     from .causes import CAUSES
-    from .remedies import FIX_IDS
+    from .fixing.remedies import FIX_IDS
 
     known = set(FIX_IDS) | {code.replace(".", "-") for code in CAUSES}
     for name in names:
@@ -155,11 +155,11 @@ def _is_fingerprint(text: str) -> bool:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from .context import Context
-    from .fixes import undo_last
-    from .remedies import allowed_targets
+    from .client.settings import user_dir
+    from .fixing.plan import undo_last
+    from .fixing.remedies import allowed_targets
+    from .probes.context import Context
     from .render import printable
-    from .settings import user_dir
 
     json_file = check_json_path(args.json_path)
     ctx = Context.build({}, ask_claude=False)
@@ -184,8 +184,8 @@ def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
     mappings as values; dates stay the text they are (what papermill hands the notebook)."""
     import yaml
 
+    from .books.params import shown
     from .files import FileProblem, read_text
-    from .params import shown
 
     texts: list[tuple[str, str]] = []
     for path in args.parameters_file:
@@ -242,9 +242,9 @@ def _parameters_loader():
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
-    from .params import shown
+    from .books.params import shown
     from .render import shown as outside
+    from .runner.execute import available, check_output_dir, coerce, notebook_path, run_notebooks
 
     names = list(available()) if args.runbook == "all" else [args.runbook]
     for name in names:
@@ -331,8 +331,8 @@ def _check_context(name: str, params: dict[str, Any]) -> None:
     ANTHROPIC_BASE_URL (in the shell or a settings file) is a usage error before any kernel
     starts, not a crashed cell."""
     from .books import get
-    from .context import Context
-    from .params import check_all
+    from .books.params import check_all
+    from .probes.context import Context
 
     Context.build(check_all(get(name).PARAMETERS, params, name), ask_claude=False)
 
@@ -351,7 +351,7 @@ def _declared_by(name: str, raw: dict[str, str], typed: dict[str, Any], several:
 
 def _all_known(names: list[str], raw: dict[str, str], typed: dict[str, Any]) -> None:
     from .books import get
-    from .params import shown
+    from .books.params import shown
 
     known = {p for n in names for p in get(n).PARAMETERS}
     for key in (*raw, *typed):
@@ -376,7 +376,7 @@ def _aggregate(results) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .books import RUNBOOKS
-    from .execute import available
+    from .runner.execute import available
 
     json_file = check_json_path(args.json_path)
     books = available()
@@ -447,7 +447,7 @@ def _triage_text(args: argparse.Namespace) -> str:
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
-    from .execute import NOTEBOOK_DIR
+    from .runner.execute import NOTEBOOK_DIR
 
     if not args.message and args.file is None and args.json_value is not None:
         # `triage --json "message"` / `triage --json -`, from when --json took no value: with
@@ -587,7 +587,7 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .execute import Interrupted
+    from .runner.execute import Interrupted
 
     for stream in (sys.stdout, sys.stderr):  # a Windows pipe's code page cannot fail a run
         with contextlib.suppress(AttributeError, ValueError):

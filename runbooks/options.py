@@ -1,6 +1,6 @@
 """The command line's option tables: every command's options, and how each value is read.
 
-Values are read by the runbooks' own parameter tables (:mod:`runbooks.params`: the same
+Values are read by the runbooks' own parameter tables (:mod:`runbooks.books.params`: the same
 rules for ``doctor --connect-timeout`` and ``run -p connect_timeout=``); a bad one is a
 UsageError, one line naming it. ``--json [PATH|-]`` is :mod:`runbooks.jsonout`'s; the
 commands themselves are :mod:`runbooks.cli`.
@@ -27,7 +27,7 @@ PLUGGED = {
 
 
 #: Where each of them lives (imported only when it is the command given).
-_MODULES = {"history": "runbooks.history", "bundle": "runbooks.bundle",
+_MODULES = {"history": "runbooks.records.history", "bundle": "runbooks.bundle",
             "preflight": "runbooks.preflight"}
 
 
@@ -51,7 +51,7 @@ def _param_type(param, option: str):
 
 def _count(option: str, low: int, high: int):
     def parse(raw: str) -> int:
-        from .params import integer
+        from .books.params import integer
 
         return integer("n", low, "", low, high).parse(raw, via=option)
     return parse
@@ -59,7 +59,7 @@ def _count(option: str, low: int, high: int):
 
 def _positive(option: str, high: float):
     def parse(raw: str) -> float:
-        from .params import seconds
+        from .books.params import seconds
 
         return seconds("s", 1.0, "", high).parse(raw, via=option)
     return parse

@@ -9,7 +9,7 @@ Each step is a method that returns its :class:`~runbooks.result.Check` and recor
 the notebook runs and explains one step per cell while ``runbooks doctor`` runs them all.
 A step that depends on an earlier one that failed is skipped with a reason, never left
 hanging. Recording, guarding and the report are the shared runbook shape
-(:mod:`runbooks.runbook`).
+(:mod:`runbooks.books.base`).
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import dns as _dns
-from .. import http as _http
-from .. import proxy as _proxy
-from .. import settings as _settings
-from .. import tcp as _tcp
-from .. import tls as _tls
-from .. import tunnel as _tunnel
 from ..addr import is_ip_literal
-from ..environment import proxy_settings
-from ..params import merge
+from ..client import proxy as _proxy
+from ..client import settings as _settings
+from ..client.environment import proxy_settings
+from ..client.target import Trust
+from ..probes import dns as _dns
+from ..probes import http as _http
+from ..probes import tcp as _tcp
+from ..probes import tls as _tls
+from ..probes import tunnel as _tunnel
 from ..result import Check, Report, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
-from ..target import Trust
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import merge
 
 __all__ = ["NetworkRun", "diagnose"]
 
@@ -414,7 +414,7 @@ class NetworkRun(Runbook):
     def _ca_finding(self, hs: _tls.Handshake, addr: str, opener):
         """The CA the refused chain needs, as this machine has it (shared with the proxy & TLS
         runbook and `runbooks fix`: one finding, one story), proven along this same path."""
-        from .. import inspection as _insp
+        from ..probes import inspection as _insp
 
         chain = [_insp.CertFacts(d) for d in hs.chain_der]
         t, b, env = self.target, self.budget, self.ctx.env

@@ -4,15 +4,15 @@ authentication, and every host Claude Code needs.
 issuer → CA export → NODE_EXTRA_CA_CERTS → proxy authentication → hosts to allow.
 
 It takes the network runbook's path (the same proxy choice, tunnel and trust: the probes of
-:mod:`runbooks.hosts`) and goes on where that one stops:
+:mod:`runbooks.probes.hosts`) and goes on where that one stops:
 
 - **Issuer**: the CA the presented chain ends at, and the product that made it when its
-  name says so (:data:`runbooks.inspection.PRODUCTS`: Zscaler, Netskope, Palo Alto…);
+  name says so (:data:`runbooks.probes.inspection.PRODUCTS`: Zscaler, Netskope, Palo Alto…);
 - **CA export**: that CA (the top of the chain, or the matching root from the system store)
   as PEM, with its fingerprint and validity, and a second handshake along the same path with
   the client's trust plus that file, proving the file is the fix. Written where the run
   writes (the notebook's folder, ``runbooks run proxy-tls``'s run folder); the doctor writes
-  nothing. The next step is the same everywhere (:class:`runbooks.inspection.CaFinding`):
+  nothing. The next step is the same everywhere (:class:`runbooks.probes.inspection.CaFinding`):
   ``runbooks fix --trust-ca SHA256`` once IT confirms the fingerprint, or, when no copy of
   the CA is on this machine, IT's file and ``runbooks fix --ca-file``;
 - **CA bundle**: an existing ``NODE_EXTRA_CA_CERTS`` file, certificate by certificate;
@@ -29,15 +29,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import caexport as _export
-from .. import hosts as _hosts
-from .. import inspection as _insp
 from ..addr import hostport
-from ..cabundle import Bundle, read_bundle
 from ..files import FileProblem, read_bytes
-from ..params import merge, text
+from ..probes import caexport as _export
+from ..probes import hosts as _hosts
+from ..probes import inspection as _insp
+from ..probes.cabundle import Bundle, read_bundle
 from ..result import Check, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import merge, text
 
 __all__ = ["HOSTS", "ProxyTlsRun", "local_auth_proxy"]
 
@@ -108,7 +108,7 @@ class ProxyTlsRun(Runbook):
         """What this machine has of the CA the API's refused chain needs, proven along its
         path: one finding per run, shared with the network runbook and `runbooks fix`, so
         all of them tell the same story (None: no chain was kept). Asked of the CA export
-        probe (:func:`runbooks.caexport.finding`), as the fix asks it."""
+        probe (:func:`runbooks.probes.caexport.finding`), as the fix asks it."""
         return _export.finding(self.ctx, self.hosts)
 
     def _trusted_der(self) -> set[bytes]:
@@ -446,7 +446,7 @@ class ProxyTlsRun(Runbook):
 
 # -- words -----------------------------------------------------------------------------------
 def _tls_name(rfc4514: str) -> str:
-    from ..tls import friendly_name
+    from ..probes.tls import friendly_name
 
     return friendly_name(rfc4514)
 

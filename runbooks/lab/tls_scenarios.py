@@ -23,7 +23,7 @@ from .scenario import Running, Scenario, _api, _trust_lab_ca
 
 __all__ = ["CLAUDE_HOSTS", "TLS_SCENARIOS", "imitation_ca"]
 
-#: The names Claude Code needs besides the API's (runbooks.hosts.DEFAULT_HOSTS): the lab's
+#: The names Claude Code needs besides the API's (runbooks.probes.hosts.DEFAULT_HOSTS): the lab's
 #: servers answer for them, reached only through --resolve pins or the lab proxy.
 CLAUDE_HOSTS = ("claude.ai", "platform.claude.com", "downloads.claude.ai")
 #: What v2.1.332 prints when the chain it is shown ends at a root it does not trust.
