@@ -1,5 +1,6 @@
 """The runbooks, one module each, holding only their steps (the shared shape is
-:mod:`runbooks.books.base`; the probes they call are the flat modules beside it).
+:mod:`runbooks.books.base`; the probes they call are in :mod:`runbooks.probes`, the client's
+world they read in :mod:`runbooks.client`).
 
 ``RUNBOOKS`` maps each runbook's id (its notebook is ``notebooks/<id>.ipynb``) to its class,
 in the order ``runbooks doctor`` runs them.
