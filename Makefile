@@ -56,6 +56,7 @@ test-fast: lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 site: $(STAMP)
 	$(BIN)/mkdocs build --strict
