@@ -3,8 +3,9 @@
 Alone (or ``-``) the JSON on standard output instead of the text; with a PATH the text as
 usual and the JSON written to PATH, which is checked before any work starts
 (:func:`check_json_path`) and replaced atomically (:func:`write_atomically`). The commands
-(:mod:`runbooks.cli`) and the commands in a module of their own (history, preflight, bundle)
-take it from here, below every wing.
+(:mod:`runbooks.cli`) and those in a module of their own (``runbooks history``, in
+:mod:`runbooks.records.history`, and ``runbooks preflight``) take it from here, below every
+wing.
 """
 
 from __future__ import annotations
