@@ -56,6 +56,7 @@ test-fast: lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 site: $(STAMP)
 	$(BIN)/mkdocs build --strict
@@ -67,7 +68,7 @@ lab: $(STAMP)
 	$(BIN)/runbooks lab start $(or $(SCENARIO),healthy)
 
 examples: $(STAMP)
-	$(BIN)/python -m runbooks.examples
+	$(BIN)/python -m runbooks.site.examples
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

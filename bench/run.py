@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbooks.examples import clean_env
 from runbooks.lab import running
+from runbooks.site.examples import clean_env
 
 CURL_CAP_S = 30.0  # curl's own connect default is minutes; we stop waiting here
 
@@ -141,7 +141,7 @@ def main() -> int:
 
 def run_all_vs_slowest(runbooks: list[str]) -> list[str]:
     """Every runbook headless at once (`run all`, one kernel each) against each alone."""
-    from runbooks.execute import available
+    from runbooks.runner.execute import available
 
     rows = ["| what | wall (median of 3) |", "| --- | --- |"]
     walls = {}

@@ -18,8 +18,9 @@ from .errors import RunbooksError, UsageError
 #: for httpx, the probes and every runbook (PEP 562).
 _LAZY = {"NetworkRun": ".books.network", "diagnose": ".books.network", "Budget": ".budget",
          "CAUSES": ".causes", "Cause": ".causes", "SCHEMA_VERSION": ".result",
-         "Check": ".result", "Report": ".result", "Status": ".result", "Target": ".target",
-         "resolve_target": ".target"}
+         # from render: it installs how a check and a report show themselves
+         "Check": ".render", "Report": ".render", "Status": ".result", "Target": ".client.target",
+         "resolve_target": ".client.target"}
 
 
 def __getattr__(name: str) -> Any:

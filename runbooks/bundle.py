@@ -91,8 +91,8 @@ def system_info() -> dict[str, Any]:
 
 
 def _shown(name: str, value: str) -> str:
+    from .client.settings import NETWORK_VARS, PROXY_VARS
     from .masking import mask_proxy, mask_url
-    from .settings import NETWORK_VARS, PROXY_VARS
 
     if name in PROXY_VARS:
         return mask_proxy(value)
@@ -104,8 +104,8 @@ def _shown(name: str, value: str) -> str:
 def configuration(shell: Mapping[str, str], project: Path,
                   flag_settings: str | None = None) -> dict[str, Any]:
     """The configuration Claude Code would run with, as a bug report may show it."""
-    from . import client_env as _client_env
-    from . import settings as _settings
+    from .client import client_env as _client_env
+    from .client import settings as _settings
 
     eff = _settings.load(shell, project, flag_settings)
     env = eff.env
@@ -173,8 +173,8 @@ def build_members(env: Mapping[str, str] | None = None, project: str | None = No
                   doctor: bool = True, progress: Callable[[str], None] | None = None
                   ) -> dict[str, str]:
     """The archive's members, every one masked. ``env`` is the shell's environment."""
-    from . import history as _history
-    from .debuglog import find_debug_log, read_debug_log
+    from .records import history as _history
+    from .records.debuglog import find_debug_log, read_debug_log
     from .render import printable
 
     shell = dict(os.environ if env is None else env)
@@ -182,7 +182,7 @@ def build_members(env: Mapping[str, str] | None = None, project: str | None = No
     register_env(shell)
     proj = _history.project_of(shell, project)
     cwd = Path.cwd()
-    from . import settings as _settings
+    from .client import settings as _settings
 
     with_settings = _settings.load(shell, cwd)
     register_env(with_settings.env)
@@ -331,7 +331,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="PATH",
                         help="the archive to write, .zip or .tar.gz (default: "
                              "claude-code-bundle-<time>.zip here); never overwritten")
-    from .history import add_scope_arguments
+    from .records.history import add_scope_arguments
 
     add_scope_arguments(parser, "failures")
     parser.add_argument("--debug-log", metavar="FILE",
@@ -343,7 +343,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .history import checked_scope
+    from .records.history import checked_scope
 
     checked_scope(args)
     if args.output is not None and not args.output.strip():

@@ -8,7 +8,7 @@ to edit.
 
 The tree below is how the codes group by where in a connection they strike;
 lower-level exceptions (socket, ssl, httpx) are translated into these codes
-at one boundary, :mod:`runbooks.classify`::
+at one boundary, :mod:`runbooks.probes.classify`::
 
     connection
     ├── dns.*        name → address            (dns.nxdomain, dns.timeout)

@@ -4,8 +4,8 @@ Exit codes: 0 everything passed, 1 findings, 2 usage error (one line, no traceba
 nothing written), 130/143 interrupted (Ctrl-C / SIGTERM).
 
 Every input is checked before any work starts: parameters through the runbooks' own
-tables (:mod:`runbooks.params`, the same rules for ``doctor --connect-timeout`` and
-``run -p connect_timeout=``), output paths by creating or probing them.
+tables (the options are :mod:`runbooks.options`), output paths by creating or probing them
+(``--json [PATH|-]`` is :mod:`runbooks.jsonout`'s).
 """
 
 from __future__ import annotations
@@ -18,246 +18,22 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from .errors import UsageError
+from .jsonout import check_json_path, emit, write_atomically
+from .options import PLUGGED, _plugged, _version, build_parser
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 #: The most text ``triage`` reads from a file or stdin (a whole debug log fits).
 TRIAGE_CAP = 16 * 1024 * 1024
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, naming the bad value
-        raise UsageError(message)
-
-
-def _param_type(param, option: str):
-    def parse(raw: str):
-        return param.parse(raw, via=option)
-    parse.__name__ = param.expect or param.type.__name__
-    return parse
-
-
-def _count(option: str, low: int, high: int):
-    def parse(raw: str) -> int:
-        from .params import integer
-
-        return integer("n", low, "", low, high).parse(raw, via=option)
-    return parse
-
-
-def _positive(option: str, high: float):
-    def parse(raw: str) -> float:
-        from .params import seconds
-
-        return seconds("s", 1.0, "", high).parse(raw, via=option)
-    return parse
-
-
-class _JsonOption(argparse.Action):
-    """``--json [PATH|-]``: alone (or ``-``) the JSON on standard output instead of the text;
-    with a PATH the text as usual, and the JSON written to PATH. ``json_value`` keeps what was
-    written after it (None: nothing), for triage's older spelling ``--json MESSAGE``."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        setattr(namespace, self.dest, "-" if values is None else values)
-        namespace.json_value = values
-
-
-def add_json_option(p: argparse.ArgumentParser, what: str = "the JSON report") -> None:
-    """The one ``--json [PATH|-]`` every command that has JSON takes."""
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="PATH",
-                   dest="json_path", action=_JsonOption,
-                   help=f"{what}: alone (or '-') on standard output instead of the text; "
-                        "with PATH, the text as usual and the JSON written to PATH")
-    p.set_defaults(json_value=None)
-
-
-def emit(args: argparse.Namespace, json_file: Path | None, text, data: str) -> None:
-    """The output of a command with ``--json``: ``data`` (JSON text) on standard output, or
-    ``text`` (a string, or a function making it) printed and ``data`` written to the file."""
-    if args.json_path == "-":
-        sys.stdout.write(data if data.endswith("\n") else data + "\n")
-        return
-    print(text() if callable(text) else text)
-    if json_file is not None:
-        write_atomically(json_file, data if data.endswith("\n") else data + "\n")
-
-
-def _option_kwargs(param: Any) -> dict[str, Any]:
-    """How one doctor parameter looks on the command line (the same for doctor and fix)."""
-    if param.type is bool:  # a switch: --live, --all-projects
-        return {"action": "store_true", "default": param.default, "help": param.help}
-    if param.name == "resolve":  # repeatable on the command line, one string inside
-        return {"type": _param_type(param, param.option), "action": "append", "default": [],
-                "metavar": "HOST:ADDR", "help": param.help}
-    return {"type": _param_type(param, param.option), "default": param.default,
-            "metavar": {str: param.expect, int: "N"}.get(param.type, "S"), "help": param.help}
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with ``only``, the options of that one command (the others
-    are listed, without theirs): a `runbooks triage` need not import every runbook."""
-    def wanted(name: str) -> bool:
-        return only is None or only == name
-
-    parser = _Parser(prog="runbooks", description="Diagnose and fix Claude Code connection "
-                     "failures with executable runbooks.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    d = sub.add_parser("doctor", help="check the connection Claude Code would make, now")
-    if wanted("doctor") or wanted("fix"):
-        from .doctor import DOCTOR_PARAMETERS
-    for param in DOCTOR_PARAMETERS.values() if wanted("doctor") else ():
-        if param.name in ("apply", "trust_ca"):  # the doctor diagnoses; `runbooks fix` fixes
-            continue
-        d.add_argument(param.option, dest=param.name, **_option_kwargs(param))
-    add_json_option(d)
-
-    f = sub.add_parser("fix", help="show the plan that fixes what the doctor finds; --apply "
-                       "applies it", description="Run the doctor, then show the fixes for its "
-                       "findings as unified diffs. Nothing is written without --apply.")
-    for param in DOCTOR_PARAMETERS.values() if wanted("fix") else ():
-        if param.name in ("live", "live_model", "samples", "duration", "apply", "trust_ca"):
-            continue
-        f.add_argument(param.option, dest=param.name, **_option_kwargs(param))
-    f.add_argument("--apply", action="store_true", help="apply the plan shown (back up first)")
-    f.add_argument("--target", choices=("user", "project", "local"), default="user",
-                   help="which settings file a new variable goes to (default: %(default)s)")
-    f.add_argument("--trust-ca", default="", metavar="SHA256",
-                   help="trust the TLS-inspection CA with this fingerprint (confirm it first)")
-    f.add_argument("--ca-file", default="", metavar="PEM",
-                   help="the inspection CA you were given (IT's root), when the proxy does not "
-                        "present it: checked against the chain, then trusted with --trust-ca")
-    f.add_argument("--proxy", default="", metavar="URL",
-                   help="a proxy this network needs (http://host:port): checked, then set")
-    f.add_argument("--shell", choices=("bash", "zsh", "fish"), default="",
-                   help="also export the variables set from this shell's start-up file (a "
-                        "marked block; for clients that read only the environment)")
-    f.add_argument("--only", action="append", default=[], metavar="FIX",
-                   help="only this fix (repeatable): api-timeout, no-proxy, proxy, "
-                        "credential-quotes, proxy-spelling, trust-ca")
-    add_json_option(f)
-
-    u = sub.add_parser("undo", help="restore what the last `runbooks fix --apply` changed")
-    add_json_option(u, 'what was restored as {"restored", "backup", "diff"}')
-
-    r = sub.add_parser("run", help="run a runbook notebook headless (papermill)")
-    r.add_argument("runbook", help="runbook name (see `runbooks list`), or all")
-    r.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a notebook parameter (repeatable)")
-    r.add_argument("-y", "--parameters-yaml", action="append", default=[], metavar="YAML",
-                   help="parameters as a YAML mapping, as papermill -y takes them")
-    r.add_argument("-f", "--parameters-file", action="append", default=[], metavar="FILE",
-                   help="parameters from a YAML file, as papermill -f takes them")
-    r.add_argument("--base-url", metavar="URL", help="shorthand for -p base_url=URL")
-    r.add_argument("--settings", metavar="FILE", help="shorthand for -p settings=FILE")
-    r.add_argument("--apply", action="store_true", help="shorthand for -p apply=true: apply "
-                   "the fixes the runbook's findings call for (backed up; `runbooks undo`)")
-    r.add_argument("--trust-ca", metavar="SHA256", help="shorthand for -p trust_ca=SHA256")
-    r.add_argument("--output-dir", default="runbook-output", metavar="DIR",
-                   help="each run gets its own folder under DIR (default: %(default)s)")
-    add_json_option(r)
-
-    t = sub.add_parser("triage", help="which cause does this error message point to?")
-    t.add_argument("message", nargs="*", help="the error text Claude Code printed; '-' reads "
-                   "standard input")
-    t.add_argument("--file", metavar="PATH", help="read the error text from a file (a log)")
-    add_json_option(t, '{"causes": [...]}, ranked best first')
-
-    lst = sub.add_parser("list", help="list the runbooks and their parameters")
-    add_json_option(lst, '{"runbooks": [{"id", "title", "notebook", "offline", '
-                         '"parameters": [...]}]}')
-
-    rt = sub.add_parser("retry", help="run a command, retrying only failures a retry can fix",
-                        usage="runbooks retry [--max N] [--base S] [--cap S] -- COMMAND …")
-    rt.add_argument("--max", type=_count("--max", 1, 50), default=5, metavar="N",
-                    help="attempts in all (default: %(default)s)")
-    rt.add_argument("--base", type=_positive("--base", 600.0), default=2.0, metavar="S",
-                    help="backoff base in seconds: waits are random in [0, base × 2ⁿ] "
-                         "(default: %(default)s)")
-    rt.add_argument("--cap", type=_positive("--cap", 3600.0), default=60.0, metavar="S",
-                    help="the longest wait between attempts (default: %(default)s)")
-    rt.add_argument("--no-buffer", action="store_false", dest="buffer",
-                    help="stream every attempt's standard output as it comes (default: only "
-                         "the attempt that counts)")
-    rt.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND",
-                    help="the command, after --")
-
-    # commands whose whole implementation lives in their own module: add_arguments + main
-    for name, help_ in PLUGGED.items():
-        if not wanted(name):
-            sub.add_parser(name, help=help_)
-            continue
-        module = _plugged(name)
-        p = sub.add_parser(name, help=help_, description=(module.__doc__ or "").split("\n\n")[0])
-        module.add_arguments(p)
-
-    lab = sub.add_parser("lab", help="start local servers that reproduce each fault")
-    labsub = lab.add_subparsers(dest="lab_command", metavar="ACTION", parser_class=_Parser)
-    labsub.add_parser("list", help="list the scenarios")
-    ls = labsub.add_parser("start", help="start a scenario until Ctrl-C")
-    ls.add_argument("scenario")
-    add_json_option(ls, "the scenario's URL and environment, as one JSON line")
-    return parser
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 # -- output -------------------------------------------------------------------------------------
-def check_json_path(path: str | None) -> Path | None:
-    """``--json PATH``: checked before any work (a folder where a file goes, a missing or
-    read-only folder). ``-`` is standard output."""
-    if path is None or path == "-":
-        return None
-    if not path.strip():
-        raise UsageError("--json is empty: give a file path, or '-' for standard output")
-    out = Path(path)
-    if out.is_dir():
-        raise UsageError(f"--json {path!r} is a folder, not a file")
-    if out.is_symlink() or (out.exists() and not out.is_file()):
-        # the report replaces the file by a rename: never a device, a pipe or a link's target
-        raise UsageError(f"--json {path!r} is not a regular file (a link, a device or a pipe)")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--json {path!r}: the folder {str(parent)!r} does not exist")
-    try:  # really try: os.access says yes to root even where nothing can be created
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageError(f"--json {path!r} is not writable ({exc.strerror})") from None
-    return out
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename:
-    a reader never sees half a report."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-
-
 def _emit_report(report, args: argparse.Namespace, json_file: Path | None) -> int:
     from .render import json_report, terminal_report, use_color
 
@@ -286,20 +62,20 @@ def _fix_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
+    from .client.settings import user_dir
     from .doctor import run_doctor
-    from .fixes import apply_plan, interrupted, recover
-    from .remedies import FixOptions, allowed_targets, check_home
+    from .fixing.plan import apply_plan, interrupted, recover
+    from .fixing.remedies import FixOptions, allowed_targets, check_home
+    from .fixing.tls_fix import plan_for
+    from .probes.context import Context
     from .render import printable
-    from .runbook import Context
-    from .settings import user_dir
-    from .tls_fix import plan_for
 
     json_file = check_json_path(args.json_path)
     if args.trust_ca and not _is_fingerprint(args.trust_ca):
         raise UsageError(f"--trust-ca {args.trust_ca!r}: expected a SHA-256 fingerprint "
                          "(64 hex digits, colons allowed)")
     if args.proxy:
-        from .target import check_url
+        from .client.target import check_url
 
         try:
             check_url(args.proxy, credentials=True)
@@ -365,7 +141,7 @@ def _check_fix_names(names: Sequence[str]) -> None:
     """``--only``: a fix that can be applied, or a finding's step by hand (its cause code with
     dashes, as the plan names it)."""
     from .causes import CAUSES
-    from .remedies import FIX_IDS
+    from .fixing.remedies import FIX_IDS
 
     known = set(FIX_IDS) | {code.replace(".", "-") for code in CAUSES}
     for name in names:
@@ -379,11 +155,11 @@ def _is_fingerprint(text: str) -> bool:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    from .fixes import undo_last
-    from .remedies import allowed_targets
+    from .client.settings import user_dir
+    from .fixing.plan import undo_last
+    from .fixing.remedies import allowed_targets
+    from .probes.context import Context
     from .render import printable
-    from .runbook import Context
-    from .settings import user_dir
 
     json_file = check_json_path(args.json_path)
     ctx = Context.build({}, ask_claude=False)
@@ -408,8 +184,8 @@ def _yaml_parameters(args: argparse.Namespace) -> dict[str, Any]:
     mappings as values; dates stay the text they are (what papermill hands the notebook)."""
     import yaml
 
+    from .books.params import shown
     from .files import FileProblem, read_text
-    from .params import shown
 
     texts: list[tuple[str, str]] = []
     for path in args.parameters_file:
@@ -466,9 +242,9 @@ def _parameters_loader():
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .execute import available, check_output_dir, coerce, notebook_path, run_notebooks
-    from .params import shown
+    from .books.params import shown
     from .render import shown as outside
+    from .runner.execute import available, check_output_dir, coerce, notebook_path, run_notebooks
 
     names = list(available()) if args.runbook == "all" else [args.runbook]
     for name in names:
@@ -555,8 +331,8 @@ def _check_context(name: str, params: dict[str, Any]) -> None:
     ANTHROPIC_BASE_URL (in the shell or a settings file) is a usage error before any kernel
     starts, not a crashed cell."""
     from .books import get
-    from .params import check_all
-    from .runbook import Context
+    from .books.params import check_all
+    from .probes.context import Context
 
     Context.build(check_all(get(name).PARAMETERS, params, name), ask_claude=False)
 
@@ -575,7 +351,7 @@ def _declared_by(name: str, raw: dict[str, str], typed: dict[str, Any], several:
 
 def _all_known(names: list[str], raw: dict[str, str], typed: dict[str, Any]) -> None:
     from .books import get
-    from .params import shown
+    from .books.params import shown
 
     known = {p for n in names for p in get(n).PARAMETERS}
     for key in (*raw, *typed):
@@ -600,7 +376,7 @@ def _aggregate(results) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .books import RUNBOOKS
-    from .execute import available
+    from .runner.execute import available
 
     json_file = check_json_path(args.json_path)
     books = available()
@@ -671,7 +447,7 @@ def _triage_text(args: argparse.Namespace) -> str:
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url, match_message
-    from .execute import NOTEBOOK_DIR
+    from .runner.execute import NOTEBOOK_DIR
 
     if not args.message and args.file is None and args.json_value is not None:
         # `triage --json "message"` / `triage --json -`, from when --json took no value: with
@@ -797,21 +573,6 @@ def cmd_retry(args: argparse.Namespace) -> int:
                             buffer=args.buffer).exit_code
 
 
-#: Commands implemented in a module of their own (``runbooks/<name>.py``), each with
-#: ``add_arguments(parser)`` and ``main(args) -> int``; the order is ``runbooks --help``'s.
-PLUGGED = {
-    "history": "what went wrong, from Claude Code's own records (error records only)",
-    "bundle": "one archive for a bug report, every secret masked",
-    "preflight": "is it safe to start a long task? (exit 0, or 1 and one line why)",
-}
-
-
-def _plugged(name: str):
-    import importlib
-
-    return importlib.import_module(f".{name}", __package__)
-
-
 COMMANDS = {"doctor": cmd_doctor, "fix": cmd_fix, "undo": cmd_undo, "run": cmd_run,
             "list": cmd_list, "triage": cmd_triage, "lab": cmd_lab, "retry": cmd_retry,
             **{name: (lambda args, n=name: _plugged(n).main(args)) for name in PLUGGED}}
@@ -826,7 +587,7 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .execute import Interrupted
+    from .runner.execute import Interrupted
 
     for stream in (sys.stdout, sys.stderr):  # a Windows pipe's code page cannot fail a run
         with contextlib.suppress(AttributeError, ValueError):

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from .books import RUNBOOKS
-from .environment import describe
-from .params import Param
+from .books.base import Context, Runbook
+from .books.params import Param
+from .client.environment import describe
 from .result import Check, Report, Status
-from .runbook import Context, Runbook
 
 __all__ = ["DOCTOR_PARAMETERS", "run_doctor"]
 
@@ -37,7 +37,7 @@ DOCTOR_PARAMETERS: dict[str, Param] = _union()
 
 
 def _own(cls: type[Runbook], values: Mapping[str, Any]) -> dict[str, Any]:
-    from .runbook import _SHARED
+    from .books.base import _SHARED
 
     return {k: values[k] for k in cls.PARAMETERS if k not in _SHARED and k in values}
 

@@ -1,6 +1,6 @@
 """The project's own exceptions. Network failures are not exceptions here:
 they become :class:`runbooks.result.Check` records with a cause code
-(see :mod:`runbooks.classify`). What is left are the user's mistakes."""
+(see :mod:`runbooks.probes.classify`). What is left are the user's mistakes."""
 
 from __future__ import annotations
 

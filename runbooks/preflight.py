@@ -28,8 +28,8 @@ UNSAFE_WARNINGS = frozenset({"status.incident"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import _param_type
     from .doctor import DOCTOR_PARAMETERS
+    from .options import _param_type
 
     for name in ("base_url", "settings", "nameserver", "resolve", "status_url",
                  "connect_timeout", "read_timeout"):
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             metavar=metavar, help=p.help + (f" (default {default:g})"
                                                             if name in BUDGETS else ""))
     parser.add_argument("--quiet", action="store_true", help="print nothing when it is safe")
-    from .cli import add_json_option
+    from .jsonout import add_json_option
 
     add_json_option(parser, "the doctor's JSON report (the line then goes to stderr)")
 
@@ -65,8 +65,8 @@ def verdict(report) -> tuple[bool, str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .cli import check_json_path, write_atomically
     from .doctor import DOCTOR_PARAMETERS, run_doctor
+    from .jsonout import check_json_path, write_atomically
     from .render import json_report, shown
 
     json_file = check_json_path(args.json_path)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from .causes import CAUSES
@@ -260,3 +261,16 @@ def markdown_report(report: Report) -> str:
 
 def json_report(report: Report) -> str:
     return json_text(report.to_dict()) + "\n"
+
+
+def _show(render: Callable[..., str]) -> Callable[[Any], str]:
+    return lambda self: render(self, color=False)
+
+
+# How a check and a report show themselves: a static table in a notebook, the terminal's lines
+# at a prompt. Installed here, where the renderings are; the model (runbooks.result) knows none.
+Check._repr_markdown_ = markdown_check
+Check.__repr__ = _show(terminal_check)
+Report._repr_markdown_ = markdown_report
+Report.__repr__ = _show(terminal_report)
+

@@ -2,7 +2,8 @@
 
 A check is data (status, cause, summary, details, fix); the terminal, the
 notebook and the JSON report are three renderings of the same record
-(:mod:`runbooks.render`). A check that crashes becomes an ``error`` result and
+(:mod:`runbooks.render`, which also installs how a check and a report show themselves in a
+notebook and at a prompt: the model knows none of its renderings). A check that crashes becomes an ``error`` result and
 the run goes on.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from .causes import cause as _cause
 from .causes import doc_url
+from .masking import redact
 
 __all__ = ["SCHEMA_VERSION", "Check", "Report", "Status"]
 
@@ -78,16 +80,10 @@ class Check:
             "runbook": self.runbook,
         }
 
-    # Notebooks show a check as a static table (see render.markdown_check).
-    def _repr_markdown_(self) -> str:
-        from .render import markdown_check
-
-        return markdown_check(self)
-
+    # The notebook's table and the prompt's lines are installed by runbooks.render (the model
+    # knows no rendering); until it is imported, a plain line, masked all the same.
     def __repr__(self) -> str:
-        from .render import terminal_check
-
-        return terminal_check(self, color=False)
+        return redact(f"Check({self.id!r}, {self.status.value}, {self.summary!r})")
 
 
 @dataclass
@@ -144,12 +140,5 @@ class Report:
             "duration_s": round(self.duration_s, 4),
         }
 
-    def _repr_markdown_(self) -> str:
-        from .render import markdown_report
-
-        return markdown_report(self)
-
-    def __repr__(self) -> str:
-        from .render import terminal_report
-
-        return terminal_report(self, color=False)
+    def __repr__(self) -> str:  # replaced by runbooks.render, as Check's
+        return redact(f"Report({self.runbook!r}, {self.verdict}, {len(self.checks)} checks)")

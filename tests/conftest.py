@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from runbooks.examples import VOLATILE_ENV
 from runbooks.lab import Running, start
 from runbooks.lab.faults import LabUnsupported
+from runbooks.site.examples import VOLATILE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEARED_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "SSL_CERT_")

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from clientrecords import ToolAPI, client_env, run_claude, tool_client_env
 
-from runbooks.history import folder_for
 from runbooks.lab import start
+from runbooks.records.history import folder_for
 
 OUT = Path(__file__).resolve().parent / "fixtures" / "history"
 PROJECT = "/home/dev/acme-app"

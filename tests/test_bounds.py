@@ -15,12 +15,12 @@ import pytest
 from conftest import clean_subprocess_env, run_cli
 
 from runbooks.budget import Budget, Deadline, DeadlineExceeded
+from runbooks.client.target import Target
 from runbooks.lab import LAB_API_KEY
 from runbooks.lab.api import FakeAPI
 from runbooks.lab.faults import Trickler, TrickleTLS
 from runbooks.lab.pki import LabPKI
 from runbooks.lab.statuspage import FakeStatusPage
-from runbooks.target import Target
 
 #: Small budgets: a request to a plain-HTTP port has connect + first byte = 2 s.
 FAST = Budget(dns=1.0, connect=1.0, tls=1.0, read=1.0)
@@ -29,7 +29,7 @@ MARGIN = 3.0
 
 
 def _target(url: str) -> Target:
-    from runbooks.target import resolve_target
+    from runbooks.client.target import resolve_target
 
     return resolve_target(url, env={})
 
@@ -74,7 +74,7 @@ def test_a_deadline_caps_every_wait_and_then_refuses():
 
 # -- each probe, against each trickle -------------------------------------------------------------
 def test_headers_that_trickle_end_at_the_requests_deadline(trickle_api):
-    from runbooks.http import probe
+    from runbooks.probes.http import probe
 
     api = trickle_api("trickle_head")
     t0 = time.monotonic()
@@ -86,7 +86,7 @@ def test_headers_that_trickle_end_at_the_requests_deadline(trickle_api):
 
 
 def test_a_body_that_trickles_ends_at_the_requests_deadline(trickle_api):
-    from runbooks.http import probe
+    from runbooks.probes.http import probe
 
     api = trickle_api("trickle_body")
     t0 = time.monotonic()
@@ -98,8 +98,8 @@ def test_a_body_that_trickles_ends_at_the_requests_deadline(trickle_api):
 
 
 def test_a_live_stream_that_trickles_ends_at_its_deadline(trickle_api, monkeypatch):
-    from runbooks.live import message
-    from runbooks.runbook import Context
+    from runbooks.probes.context import Context
+    from runbooks.probes.live import message
 
     api = trickle_api("trickle_body")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
@@ -114,7 +114,7 @@ def test_a_live_stream_that_trickles_ends_at_its_deadline(trickle_api, monkeypat
 
 
 def test_a_status_page_that_trickles_is_unreachable_within_its_deadline():
-    from runbooks.status import fetch_status
+    from runbooks.probes.status import fetch_status
 
     page = FakeStatusPage(trickle_s=0.2)
     try:
@@ -128,7 +128,8 @@ def test_a_status_page_that_trickles_is_unreachable_within_its_deadline():
 
 
 def test_a_proxy_that_trickles_its_connect_answer_is_named_within_the_read_budget():
-    from runbooks.proxy import choose_proxy, connect_through
+    from runbooks.client.proxy import choose_proxy
+    from runbooks.probes.tunnel import connect_through
 
     proxy = Trickler(b"HTTP/1.1 200 Connection established\r\n", b"Via: 1.1 lab\r\n", 0.2)
     try:
@@ -145,7 +146,7 @@ def test_a_proxy_that_trickles_its_connect_answer_is_named_within_the_read_budge
 
 def test_a_forward_proxy_that_trickles_ends_at_the_requests_deadline():
     """httpx's own CONNECT (the HTTP step through a proxy) is bounded too."""
-    from runbooks.http import probe
+    from runbooks.probes.http import probe
 
     proxy = Trickler(b"HTTP/1.1 200 Connection established\r\n", b"Via: 1.1 lab\r\n", 0.2)
     try:
@@ -159,7 +160,7 @@ def test_a_forward_proxy_that_trickles_ends_at_the_requests_deadline():
 
 
 def test_a_tls_handshake_that_trickles_ends_at_the_tls_budget(tmp_path):
-    from runbooks.tls import handshake
+    from runbooks.probes.tls import handshake
 
     pki = LabPKI(tmp_path)
     server = TrickleTLS(pki.server_context("good"), 0.2)
@@ -176,8 +177,8 @@ def test_a_tls_handshake_that_trickles_ends_at_the_tls_budget(tmp_path):
 
 def test_a_tls_handshake_that_trickles_inside_a_tls_proxys_tunnel_is_bounded(tmp_path):
     """TLS inside TLS (an https:// proxy) is read by our own loop, each read capped too."""
-    from runbooks.http import request
     from runbooks.lab.proxy import LabProxy
+    from runbooks.probes.http import request
 
     pki = LabPKI(tmp_path)
     server = TrickleTLS(pki.server_context("good"), 0.2)
@@ -244,8 +245,8 @@ def test_a_truncated_dns_answer_is_not_retried_over_tcp():
     """--nameserver asks over UDP only: one datagram, one wait within the DNS budget. A
     truncated answer is taken as it is, never fetched again over TCP, where a trickling
     server (here, on the same port) would hold the lookup."""
-    from runbooks.dns import Resolver, lookup
     from runbooks.lab.dnsserver import LabDNS
+    from runbooks.probes.dns import Resolver, lookup
 
     class Truncating(LabDNS):
         def answer(self, query):

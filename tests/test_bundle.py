@@ -176,7 +176,7 @@ def hostile(tmp_path) -> dict[str, str]:
     head the reader holds)."""
     import time
 
-    from runbooks.history import folder_for
+    from runbooks.records.history import folder_for
 
     cfg = tmp_path / "claude"
     lay_out(cfg)
@@ -217,7 +217,7 @@ def test_every_member_is_masked_before_it_is_cut(hostile, monkeypatch):
 def test_a_deeply_nested_transcript_line_is_named_not_a_crash(hostile, monkeypatch):
     """A 200 KB line of [[[[… used to stop the bundle with a RecursionError."""
     from runbooks.bundle import build_members
-    from runbooks.history import folder_for
+    from runbooks.records.history import folder_for
 
     folder = Path(hostile["CLAUDE_CONFIG_DIR"]) / "projects" / folder_for(PROJECT)
     with (folder / "00000000-0000-4000-8000-0000000000b1.jsonl").open("a") as fh:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from runbooks.causes import CAUSES
-from runbooks.classify import (
+from runbooks.probes.classify import (
     TLS_VERIFY_CODES,
     classify_connect,
     classify_gai,

@@ -54,7 +54,7 @@ def test_triage_maps_a_real_message(capsys):
 def test_triage_only_offers_runbooks_that_exist(capsys):
     """Every `runbooks run X` that triage suggests is a command that works."""
     from runbooks.causes import CAUSES
-    from runbooks.execute import available
+    from runbooks.runner.execute import available
 
     for code in CAUSES:
         main(["triage", code])

@@ -3,7 +3,7 @@ headers it sends, and what it prints against each of the lab's API faults.
 
 Each real-client row runs the pinned `claude -p` (tests/test_real_client.py says how it is
 installed) against a lab server started once for the module, and the same set-up through
-`runbooks.client_env` / `runbooks.credentials`: the two must agree. Header values are
+`runbooks.client.client_env` / `runbooks.client.credentials`: the two must agree. Header values are
 compared in memory and never printed, not even when a row fails.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import CLEARED, CLEARED_PREFIXES, ROOT
 
-from runbooks import settings
 from runbooks.causes import CAUSES, match_message
-from runbooks.client_env import (
+from runbooks.client import settings
+from runbooks.client.client_env import (
     ClientNumber,
     api_timeout,
     js_trim,
@@ -30,7 +30,7 @@ from runbooks.client_env import (
     read_int,
     stream_idle_timeout,
 )
-from runbooks.credentials import (
+from runbooks.client.credentials import (
     HELPER_FAILING,
     find_credentials,
     headers_for_request,
@@ -398,7 +398,7 @@ def test_the_clients_message_ranks_the_doctors_cause_in_triages_top_three(output
      "Your apiKeyHelper script is failing"),
 ])
 def test_the_clients_credential_messages_triage(message, cause, signature):
-    """The messages `runbooks.credentials` quotes (checked against the client above)."""
+    """The messages `runbooks.client.credentials` quotes (checked against the client above)."""
     needs_signature(cause, signature)
     assert cause in [c.code for c in match_message(message)]
 

@@ -34,12 +34,12 @@ from pathlib import Path
 import pytest
 from conftest import claude_bin, clean_subprocess_env
 
+from runbooks.client.settings import load
 from runbooks.lab import sandbox
 from runbooks.lab.api import LAB_REPLY, FakeAPI
 from runbooks.lab.pki import LabPKI
 from runbooks.lab.recorder import RecordingProxy
 from runbooks.lab.scenarios import LAB_API_KEY
-from runbooks.settings import load
 
 pytestmark = [pytest.mark.client, pytest.mark.timeout(60)]
 

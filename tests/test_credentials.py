@@ -1,4 +1,4 @@
-"""Which credentials the client sends, as `runbooks.credentials` predicts it: unit tables
+"""Which credentials the client sends, as `runbooks.client.credentials` predicts it: unit tables
 (the real client checks the same rows in tests/test_client_api.py), and canaries: no
 credential value, nor a helper's output, appears in any repr, str or to_dict."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runbooks import settings
-from runbooks.credentials import (
+from runbooks.client import settings
+from runbooks.client.credentials import (
     FINDING_KINDS,
     CredentialReport,
     find_credentials,

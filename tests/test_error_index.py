@@ -11,8 +11,8 @@ import pytest
 from conftest import ROOT
 
 from runbooks.causes import CAUSES, MESSAGES, PAGES, match_message
-from runbooks.examples import DOCTOR_SCENARIOS, EXAMPLES_DIR, FINDINGS_DIR, findings_excerpt
-from runbooks.sitehooks import error_index, index_entries, index_messages, timeout_bands
+from runbooks.site.examples import DOCTOR_SCENARIOS, EXAMPLES_DIR, FINDINGS_DIR, findings_excerpt
+from runbooks.site.hooks import error_index, index_entries, index_messages, timeout_bands
 
 
 def _codes(text: str) -> list[str]:

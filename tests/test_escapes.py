@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env, run_cli
 
-from runbooks.history import folder_for
 from runbooks.lab.api import FakeAPI
 from runbooks.lab.history_scenarios import PROJECT, lay_out
 from runbooks.lab.statuspage import FakeStatusPage
+from runbooks.records.history import folder_for
 
 OSC52 = "\x1b]52;c;Q0FOQVJZ\x07"  # writes "CANARY" to the clipboard
 CLEAR = "\x1b[2J\x1b[H"

@@ -23,13 +23,13 @@ import pytest
 from conftest import clean_subprocess_env, run_cli
 
 from runbooks.errors import UsageError
-from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, recover, undo_last
+from runbooks.fixing.plan import FileEdit, Fix, Plan, apply_plan, recover, undo_last
 
 #: a child that applies (or undoes) the plan in ``spec``: [path, after or None to keep]
 _CHILD = r"""
 import json, sys
 from pathlib import Path
-from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, undo_last
+from runbooks.fixing.plan import FileEdit, Fix, Plan, apply_plan, undo_last
 spec = json.loads(sys.argv[1])
 config, root = Path(spec["config"]), Path(spec["root"])
 if spec["undo"]:

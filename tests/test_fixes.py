@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env, run_cli
 
-from runbooks import shellblock as sb
 from runbooks.errors import UsageError
-from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, check_target, undo_last
-from runbooks.jsonedit import EditError, set_env, unset_env
+from runbooks.fixing import shellblock as sb
+from runbooks.fixing.jsonedit import EditError, set_env, unset_env
+from runbooks.fixing.plan import FileEdit, Fix, Plan, apply_plan, check_target, undo_last
 
 
 # -- settings edits that keep everything else -----------------------------------------------------
@@ -267,9 +267,9 @@ def test_a_shell_block_survives_awkward_values_in_the_real_shell(shell, tmp_path
 
 def test_fix_shell_never_writes_a_proxy_password(lab, tmp_path):
     """A proxy URL with a password goes to the settings file only, never the shell file."""
-    from runbooks.fixes import Fix
-    from runbooks.remedies import _shell_fix
-    from runbooks.runbook import Context
+    from runbooks.fixing.plan import Fix
+    from runbooks.fixing.remedies import _shell_fix
+    from runbooks.probes.context import Context
 
     ctx = Context.build({"target": "https://api.anthropic.com"})
     fix = Fix("proxy", "tcp.timeout", "x", edits=[FileEdit(tmp_path / "s.json", None, b"{}")],
@@ -592,7 +592,7 @@ _FULL_DISK = r"""
 import json, os, shutil, sys
 from pathlib import Path
 from runbooks.errors import UsageError
-from runbooks.fixes import FileEdit, Fix, Plan, apply_plan, undo_last
+from runbooks.fixing.plan import FileEdit, Fix, Plan, apply_plan, undo_last
 home = Path(sys.argv[1])
 out = []
 for k in range(12):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env, run_cli
 
-from runbooks.history import (
+from runbooks.lab.history_scenarios import PROJECT, RECORDS, lay_out
+from runbooks.records.history import (
     LINE_CAP,
     History,
     folder_for,
@@ -22,7 +23,6 @@ from runbooks.history import (
     read_history,
     resume_command,
 )
-from runbooks.lab.history_scenarios import PROJECT, RECORDS, lay_out
 
 CANARY = "FIXTURECANARY"
 LAST = "c8ab9600-1430-40dd-82b4-857e3712cbd0"  # the session refused, recovered, refused again
@@ -258,7 +258,7 @@ def test_only_regular_files_are_read(config):
 
 
 def test_intermittent_needs_an_answer_between_two_episodes():
-    from runbooks.history import Failure
+    from runbooks.records.history import Failure
 
     def fail(at: float, cause: str = "tcp.refused") -> Failure:
         return Failure(at=at, session="s", kind="final", text="", cause=cause)

@@ -31,8 +31,8 @@ from clientrecords import (
 from conftest import clean_subprocess_env
 
 from runbooks.causes import match_message
-from runbooks.history import folder_for
 from runbooks.lab import start
+from runbooks.records.history import folder_for
 
 pytestmark = pytest.mark.client
 

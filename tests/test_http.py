@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from runbooks.http import judge_response
+from runbooks.probes.http import judge_response
 
 
 def _sse(*events: tuple[str, dict]) -> bytes:

@@ -9,11 +9,11 @@ import pytest
 
 from runbooks import Budget, Status, diagnose
 from runbooks.books.network import NetworkRun
-from runbooks.dns import Resolver, lookup_both
 from runbooks.lab import LAB_HOST, SCENARIOS
 from runbooks.lab.dnsserver import LabDNS
 from runbooks.lab.faults import BlackHole, Refused, Reset
-from runbooks.tcp import connect, connect_families
+from runbooks.probes.dns import Resolver, lookup_both
+from runbooks.probes.tcp import connect, connect_families
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 1.0, "read_timeout": 1.0}
 
@@ -70,7 +70,7 @@ def test_bad_extra_ca_file_is_reported(lab, tmp_path):
 def test_a_crashing_check_becomes_an_error_result_and_the_run_goes_on(lab, monkeypatch):
     run = lab("healthy")
     nr = NetworkRun.from_parameters(env=run.env, **FAST)
-    monkeypatch.setattr("runbooks.tcp.connect_families", lambda *a: 1 / 0)
+    monkeypatch.setattr("runbooks.probes.tcp.connect_families", lambda *a: 1 / 0)
     report = nr.run_all()
     tcp = next(c for c in report.checks if c.id == "tcp")
     assert tcp.status == Status.ERROR and "ZeroDivisionError" in tcp.summary

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, clean_subprocess_env, run_cli
 
 from runbooks.books import RUNBOOKS
-from runbooks.examples import NOTEBOOK_SCENARIOS, nbval_config
+from runbooks.site.examples import NOTEBOOK_SCENARIOS, nbval_config
 
 pytestmark = pytest.mark.notebook
 
@@ -71,7 +71,7 @@ def test_every_runbook_has_a_notebook_whose_parameters_match_its_table(runbook):
     table (which the CLI checks against) are one and the same."""
     from papermill import inspect_notebook
 
-    from runbooks.execute import parameters
+    from runbooks.runner.execute import parameters
 
     table = RUNBOOKS[runbook].PARAMETERS
     declared = {n: p for n, p in parameters(runbook).items() if n != "report_path"}
@@ -156,7 +156,7 @@ def _kernel_of(parent: int) -> tuple[int, str] | None:
             stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if (b"ipykernel_launcher" in args or b"runbooks.kernel" in args) and int(stat[1]) == parent:
+        if (b"ipykernel_launcher" in args or b"runbooks.runner.kernel" in args) and int(stat[1]) == parent:
             return int(d.name), args[args.index(b"-f") + 1].decode()
     return None
 
@@ -211,12 +211,12 @@ def test_the_timeouts_notebook_draws_its_samples(lab, tmp_path):
 
 
 def test_headless_kernels_start_without_the_debugger_only_for_this_interpreter():
-    """`runbooks run` starts this interpreter's IPython kernel through runbooks.kernel (no
+    """`runbooks run` starts this interpreter's IPython kernel through runbooks.runner.kernel (no
     debugpy, frozen modules on); a kernel spec naming another interpreter is left as it is."""
-    from runbooks.execute import _without_debugger
+    from runbooks.runner.execute import _without_debugger
 
     spec = [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "c.json"]
-    assert _without_debugger(spec) == [sys.executable, "-m", "runbooks.kernel", "-f", "c.json"]
+    assert _without_debugger(spec) == [sys.executable, "-m", "runbooks.runner.kernel", "-f", "c.json"]
     other = ["/opt/other/python3", "-m", "ipykernel_launcher", "-f", "c.json"]
     assert _without_debugger(other) == other
     assert _without_debugger(["julia", "kernel.jl", "c.json"]) == ["julia", "kernel.jl", "c.json"]
@@ -224,7 +224,7 @@ def test_headless_kernels_start_without_the_debugger_only_for_this_interpreter()
             "import ipykernel.debugger as d; print(d._is_debugpy_available)")
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=60, check=True)
-    assert probe.stdout.strip() == "False"  # how runbooks.kernel turns the debugger off
+    assert probe.stdout.strip() == "False"  # how runbooks.runner.kernel turns the debugger off
 
 
 def test_notebooks_sharing_a_kernel_start_clean_and_survive_a_failure(tmp_path):
@@ -235,7 +235,7 @@ def test_notebooks_sharing_a_kernel_start_clean_and_survive_a_failure(tmp_path):
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from runbooks.execute import _Kernels, _shared_engine, _SharedKernel
+    from runbooks.runner.execute import _Kernels, _shared_engine, _SharedKernel
 
     def notebook(name: str, *sources: str) -> Path:
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
@@ -274,7 +274,7 @@ def test_notebooks_sharing_a_kernel_start_clean_and_survive_a_failure(tmp_path):
 _DIES = """
 import sys
 from pathlib import Path
-from runbooks import execute
+from runbooks.runner import execute
 
 real, starts, dies = execute._without_debugger, [], int(sys.argv[2])
 

@@ -134,7 +134,7 @@ def test_rate_limits_with_nothing_to_check_says_skip(healthy, tmp_path):
 
 def test_run_all_of_skips_and_passes():
     from runbooks.cli import _aggregate
-    from runbooks.execute import NotebookRun
+    from runbooks.runner.execute import NotebookRun
 
     def nb(name: str, verdict: str) -> NotebookRun:
         return NotebookRun(name, Path(name), Path(name), Path(name),
@@ -150,7 +150,7 @@ def test_the_run_summary_prints_each_findings_cause_fix_and_page(tmp_path, monke
     """Before: `runbook timeouts: verdict fail; causes: …` and the paths, no fix."""
     from runbooks.books import get
     from runbooks.cli import run_summary
-    from runbooks.execute import NotebookRun
+    from runbooks.runner.execute import NotebookRun
 
     env = clean_subprocess_env(API_TIMEOUT_MS="300", ANTHROPIC_BASE_URL="http://127.0.0.1:9")
     run = get("timeouts").from_parameters(env=env, project_dir=tmp_path)
@@ -188,7 +188,7 @@ def test_list_shows_shared_parameters_once_then_each_runbooks_own(capsys):
 @pytest.mark.parametrize("runbook", ["recovery", "debugging"])
 def test_a_runbook_that_reads_records_takes_no_trust_ca(capsys, runbook):
     from runbooks.books import get
-    from runbooks.execute import parameters
+    from runbooks.runner.execute import parameters
 
     assert "trust_ca" not in get(runbook).PARAMETERS
     assert "trust_ca" not in parameters(runbook)  # the notebook's parameters cell
@@ -205,8 +205,8 @@ def test_a_runbook_that_reads_records_takes_no_trust_ca(capsys, runbook):
 def test_a_host_that_does_not_resolve_gets_dns_advice_not_a_firewall_rule(tmp_path):
     """Before: claude.ai NXDOMAIN → "Allow claude.ai:443 (TCP) in the firewall …"."""
     from runbooks.books.proxy_tls import ProxyTlsRun
-    from runbooks.hosts import allowlist_lines
     from runbooks.lab.dnsserver import LabDNS
+    from runbooks.probes.hosts import allowlist_lines
 
     run_lab = start("allowlist")
     dns = LabDNS({})  # every name: NXDOMAIN
@@ -253,7 +253,7 @@ def test_an_expired_oauth_token_is_told_to_log_in_again(capsys):
 
 
 def test_the_api_saying_the_token_expired_is_auth_expired():
-    from runbooks.live import judge_answer
+    from runbooks.probes.live import judge_answer
 
     body = json.dumps({"type": "error", "error": {
         "type": "authentication_error",

@@ -13,9 +13,9 @@ import tracemalloc
 import pytest
 
 from runbooks.books import RUNBOOKS
+from runbooks.books.params import SHOWN, flag, integer, seconds, shown, text
 from runbooks.cli import main
 from runbooks.errors import UsageError
-from runbooks.params import SHOWN, flag, integer, seconds, shown, text
 
 CANARY = "sk-ant-api03-CANARY0canary0CANARY0canary0CANARY0canary-zz9Q"
 
@@ -211,7 +211,7 @@ def test_yaml_dates_are_text_as_papermill_hands_them(tmp_path):
 def test_asked_means_the_same_from_the_command_line():
     """`runbooks run X -p apply=…` and `-y 'apply: …'` read apply as papermill's values are
     read; before, `-y 'apply: "false"'` (a YAML string) was refused as not true or false."""
-    from runbooks.execute import coerce
+    from runbooks.runner.execute import coerce
 
     for raw in ("false", "no", "0", "off", "False"):
         assert coerce("timeouts", {"apply": raw})["apply"] is False

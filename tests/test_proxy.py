@@ -12,9 +12,9 @@ import pytest
 from conftest import clean_subprocess_env, run_cli
 
 from runbooks.books.network import diagnose
+from runbooks.client.proxy import choose_proxy, no_proxy_entry
 from runbooks.lab.faults import BlackHole, Silent
 from runbooks.masking import mask_proxy
-from runbooks.proxy import choose_proxy, no_proxy_entry
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 1.0, "read_timeout": 1.0}
 

@@ -15,14 +15,14 @@ import trustme
 from conftest import clean_subprocess_env, run_cli
 
 from runbooks.books.proxy_tls import ProxyTlsRun, local_auth_proxy
-from runbooks.cabundle import read_bundle
+from runbooks.client.target import load_trust, resolve_target
 from runbooks.errors import UsageError
-from runbooks.hosts import Host, allowlist_lines, hosts_to_check, parse_hosts
-from runbooks.inspection import CertFacts, ca_to_export, name_product, pem_blocks
 from runbooks.lab.tls_scenarios import expired_copy, imitation_ca
-from runbooks.proxy import challenge_schemes
-from runbooks.target import load_trust, resolve_target
-from runbooks.tls import handshake
+from runbooks.probes.cabundle import read_bundle
+from runbooks.probes.hosts import Host, allowlist_lines, hosts_to_check, parse_hosts
+from runbooks.probes.inspection import CertFacts, ca_to_export, name_product, pem_blocks
+from runbooks.probes.tls import handshake
+from runbooks.probes.tunnel import challenge_schemes
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 2.0, "read_timeout": 2.0}
 CANARY = "CANARYzz9Qsecret"
@@ -412,7 +412,7 @@ def test_every_host_one_line_each(lab):
 
 def test_the_allowlist_table_on_the_site_is_current():
     """The table docs/proxy-tls.md shows is what the runbook prints today."""
-    from runbooks.examples import EXAMPLES_DIR, allowlist_table, sanitize
+    from runbooks.site.examples import EXAMPLES_DIR, allowlist_table, sanitize
 
     stored = (EXAMPLES_DIR / "proxy-tls-allowlist.txt").read_text()
     assert sanitize(allowlist_table()) == sanitize(stored)
@@ -420,7 +420,7 @@ def test_the_allowlist_table_on_the_site_is_current():
 
 @pytest.mark.parametrize("scenario", ["proxy-zscaler", "bundle-expired-ca", "proxy-ntlm"])
 def test_the_runbook_outputs_on_the_site_are_current(scenario):
-    from runbooks.examples import EXAMPLES_DIR, runbook_output, sanitize
+    from runbooks.site.examples import EXAMPLES_DIR, runbook_output, sanitize
 
     stored = (EXAMPLES_DIR / f"proxy-tls-{scenario}.txt").read_text()
     assert sanitize(runbook_output("proxy-tls", scenario)) == sanitize(stored)
@@ -527,7 +527,7 @@ def test_an_old_root_with_a_zero_serial_parses_without_a_warning():
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from runbooks.inspection import CertFacts
+    from runbooks.probes.inspection import CertFacts
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Old Root")])

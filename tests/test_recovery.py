@@ -38,7 +38,7 @@ def _recovery(config: Path, **params):
 
 
 def test_both_runbooks_are_registered_with_notebooks():
-    from runbooks.execute import available
+    from runbooks.runner.execute import available
 
     assert {"recovery", "debugging"} <= set(RUNBOOKS) <= set(available())
 
@@ -61,7 +61,7 @@ def test_recovery_on_the_recorded_story(config):
 def test_a_deeply_nested_line_is_named_and_the_story_still_told(config):
     """A 200 KB line of [[[[… in an assistant record: the failures check errored with a
     RecursionError."""
-    from runbooks.history import folder_for
+    from runbooks.records.history import folder_for
 
     path = config / "projects" / folder_for(PROJECT) / f"{LAST}.jsonl"
     with path.open("a", encoding="utf-8") as fh:
@@ -93,7 +93,7 @@ def test_recovery_every_project_and_a_directory_without_records(config, tmp_path
 def test_a_later_session_means_claude_c_reloads_the_wrong_one(config):
     """After the failure, another session ran here and ended on an answer: `claude -c` would
     reload that one, and the runbook says to use `claude -r <id>` instead."""
-    from runbooks.history import folder_for
+    from runbooks.records.history import folder_for
 
     sid = "00000000-0000-4000-8000-00000000abcd"
     ts = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 60))
@@ -239,7 +239,7 @@ def test_in_the_doctor_the_past_is_informational(lab, tmp_path):
 
 
 def test_the_history_example_on_the_site_is_current():
-    from runbooks.examples import COMMAND_EXAMPLES, EXAMPLES_DIR, command_output, sanitize
+    from runbooks.site.examples import COMMAND_EXAMPLES, EXAMPLES_DIR, command_output, sanitize
 
     for stem, (scenario, argv) in COMMAND_EXAMPLES.items():
         stored = (EXAMPLES_DIR / f"{stem}.txt").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ import pytest
 from conftest import clean_subprocess_env, run_cli
 
 from runbooks.books.network import diagnose
-from runbooks.settings import load, managed_path
+from runbooks.client.settings import load, managed_path
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 1.0, "read_timeout": 1.0}
 CANARY = "sk-ant-api03-SETTINGS0canary0SETTINGS0canary0SETTINGS0can-zz9Q"
@@ -227,7 +227,7 @@ def test_the_environment_remembers_what_settings_set(tmp_path):
     eff = load({"HOME": str(tmp_path), "NO_PROXY": "x",
                 "RUNBOOKS_MANAGED_SETTINGS": str(tmp_path / "m")}, tmp_path / "proj")
     assert eff.env.from_settings == {"HTTPS_PROXY"} and isinstance(eff.env, dict)
-    from runbooks.proxy import choose_proxy
+    from runbooks.client.proxy import choose_proxy
 
     assert "cannot be parsed" in choose_proxy(eff.env, "api.anthropic.com", 443).error
 

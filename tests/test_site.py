@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, clean_subprocess_env, run_cli
 
 from runbooks.causes import CAUSES, PAGES
-from runbooks.examples import DOCTOR_SCENARIOS, FIX_SCENARIOS, fix_output, sanitize
+from runbooks.site.examples import DOCTOR_SCENARIOS, FIX_SCENARIOS, fix_output, sanitize
 
 pytestmark = [pytest.mark.site, pytest.mark.xdist_group("site")]  # one site build
 
@@ -246,8 +246,8 @@ def test_search_ranks_fix_pages_above_the_error_index(site):
 def test_site_url_is_the_catalogues_one_setting(site, monkeypatch):
     import yaml
 
-    from runbooks import sitehooks
     from runbooks.causes import site_url
+    from runbooks.site import hooks as sitehooks
 
     class _Loader(yaml.SafeLoader):
         pass
@@ -264,7 +264,7 @@ def test_site_url_is_the_catalogues_one_setting(site, monkeypatch):
 
 
 def test_links_to_the_sites_own_address_are_relative():
-    from runbooks.sitehooks import relative_links
+    from runbooks.site.hooks import relative_links
 
     prefixes = ["https://kb.example/", "https://claude-code-runbooks.github.io/runbooks/"]
     html = ('<a href="https://claude-code-runbooks.github.io/runbooks/proxy-tls/#tls.expired">'
@@ -332,7 +332,7 @@ def test_doctor_transcripts_are_shown_but_not_searched(site):
 
 
 def test_only_doctor_transcripts_leave_the_search_index():
-    from runbooks.sitehooks import unsearchable_transcripts
+    from runbooks.site.hooks import unsearchable_transcripts
 
     block = '<div class="highlight"><pre><span></span><code>{}</code></pre></div>'
     transcript = block.format("$ runbooks doctor\nClaude Code connection check · doctor · x\n")
@@ -384,7 +384,7 @@ def test_error_index_shows_each_message_once_with_its_ranked_causes(site):
     """One entry per message users see (no duplicate, none under two entries, no fragment),
     its causes as triage ranks them, each linking to the anchor that explains it."""
     from runbooks.causes import match_message
-    from runbooks.sitehooks import index_messages
+    from runbooks.site.hooks import index_messages
 
     parser = _Index()
     parser.feed(_html(site, "errors"))
@@ -566,7 +566,7 @@ def test_pages_speak_of_a_popular_guide_not_of_our_seed():
 
 
 def test_messages_go_under_cause_headings_only():
-    from runbooks.sitehooks import add_messages
+    from runbooks.site.hooks import add_messages
 
     md = ("## Reset { #tcp.reset data-toc-label=\"Reset\" }\n\ntext\n\n"
           "```text\n## Not a heading { #tcp.refused }\n```\n\n"
@@ -588,13 +588,13 @@ NEW_PAGES = {
     "getting-help.md": {"history", "bundle"},
 }
 #: Modules that only describe causes, or fake them: a code named there is not a check's.
-_NOT_CHECKS = {"causes.py", "sitehooks.py", "examples.py"}
+_NOT_CHECKS = {"causes.py", "hooks.py", "examples.py"}
 
 
 def _anchored(page: str) -> set[str]:
     """The cause codes with a ``{ #code }`` heading on ``page`` (fences excluded), as the site
     hooks find them."""
-    from runbooks.sitehooks import add_messages
+    from runbooks.site.hooks import add_messages
 
     return add_messages((ROOT / "docs" / page).read_text(encoding="utf-8"), page)[1]
 
@@ -627,7 +627,7 @@ def test_api_pages_explain_every_cause_of_their_runbook(page):
 def test_each_cause_on_the_api_pages_is_reported_by_a_check(code):
     """A section promises that `runbooks doctor` can name its cause: some check must report it
     (or, for a check still being added, the catalogue's runbook for it must exist)."""
-    from runbooks.execute import available
+    from runbooks.runner.execute import available
 
     if code in _reported_codes():
         return

@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env, run_cli
 
+from runbooks.books.base import Context
 from runbooks.books.proxy_tls import ProxyTlsRun
 from runbooks.doctor import DOCTOR_PARAMETERS, run_doctor
-from runbooks.fixes import FileEdit, Fix, Plan
-from runbooks.inspection import CertFacts, pem_blocks
+from runbooks.fixing.plan import FileEdit, Fix, Plan
+from runbooks.fixing.remedies import FixOptions
+from runbooks.fixing.tls_fix import plan_for
 from runbooks.lab.tls_scenarios import imitation_ca
-from runbooks.remedies import FixOptions
-from runbooks.runbook import Context
-from runbooks.tls_fix import plan_for
+from runbooks.probes.inspection import CertFacts, pem_blocks
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 2.0, "read_timeout": 2.0}
 LAB_INSPECTION_CA = "Lab TLS Inspection CA"

@@ -1,5 +1,6 @@
 """The runbooks, one module each, holding only their steps (the shared shape is
-:mod:`runbooks.runbook`; the probes they call are the flat modules beside it).
+:mod:`runbooks.books.base`; the probes they call are in :mod:`runbooks.probes`, the client's
+world they read in :mod:`runbooks.client`).
 
 ``RUNBOOKS`` maps each runbook's id (its notebook is ``notebooks/<id>.ipynb``) to its class,
 in the order ``runbooks doctor`` runs them.
@@ -8,8 +9,8 @@ in the order ``runbooks doctor`` runs them.
 from __future__ import annotations
 
 from ..errors import UsageError
-from ..runbook import Runbook
 from .auth import AuthRun
+from .base import Runbook
 from .debugging import DebuggingRun
 from .network import NetworkRun
 from .proxy_tls import ProxyTlsRun

@@ -5,7 +5,7 @@ credentials → values → apiKeyHelper → conflicts → the API's verdict (``G
 
 Every credential is found where the client finds it (the shell, the ``env`` blocks of the
 settings files in precedence, ``apiKeyHelper``, ``CLAUDE_CODE_OAUTH_TOKEN``, the cloud-provider
-switches: :mod:`runbooks.credentials`, checked header by header against the pinned client).
+switches: :mod:`runbooks.client.credentials`, checked header by header against the pinned client).
 Values are never shown: at most ``sk-ant-…abcd``.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from .. import credentials as _cred
-from .. import live as _live
+from ..client import credentials as _cred
 from ..files import shown_path
-from ..params import merge
+from ..probes import live as _live
 from ..result import Check, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import merge
 
 __all__ = ["AuthRun"]
 

@@ -6,7 +6,7 @@ settings files → the newest debug log → its errors, mapped to causes → the
 A settings file that is not valid JSON is ignored by the client, ``env`` block and all
 (``config.settings_invalid``). The debug log is the one ``claude --debug`` (or ``DEBUG=1``;
 not ``DEBUG=claude:*``, which writes nothing) leaves in ``~/.claude/debug/``: only its
-``[ERROR]`` and ``[WARN]`` lines are read, masked (:mod:`runbooks.debuglog`).
+``[ERROR]`` and ``[WARN]`` lines are read, masked (:mod:`runbooks.records.debuglog`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import debuglog as _debuglog
-from .. import history as _history
 from ..files import FileProblem, read_bytes, shown_path
-from ..params import Param, merge, text
+from ..records import debuglog as _debuglog
+from ..records import history as _history
 from ..result import Check, Status
-from ..runbook import COMMON, Context
+from .base import COMMON, Context
+from .params import Param, merge, text
 from .recovery import HISTORY, PastEvidence
 
 __all__ = ["DebuggingRun"]

@@ -9,7 +9,7 @@ Each step is a method that returns its :class:`~runbooks.result.Check` and recor
 the notebook runs and explains one step per cell while ``runbooks doctor`` runs them all.
 A step that depends on an earlier one that failed is skipped with a reason, never left
 hanging. Recording, guarding and the report are the shared runbook shape
-(:mod:`runbooks.runbook`).
+(:mod:`runbooks.books.base`).
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .. import dns as _dns
-from .. import http as _http
-from .. import proxy as _proxy
-from .. import settings as _settings
-from .. import tcp as _tcp
-from .. import tls as _tls
 from ..addr import is_ip_literal
-from ..environment import proxy_settings
-from ..params import merge
+from ..client import proxy as _proxy
+from ..client import settings as _settings
+from ..client.environment import proxy_settings
+from ..client.target import Trust
+from ..probes import dns as _dns
+from ..probes import http as _http
+from ..probes import tcp as _tcp
+from ..probes import tls as _tls
+from ..probes import tunnel as _tunnel
 from ..result import Check, Report, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
-from ..target import Trust
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import merge
 
 __all__ = ["NetworkRun", "diagnose"]
 
@@ -330,7 +331,7 @@ class NetworkRun(Runbook):
         t = self.target
 
         def run() -> Check:
-            tun = _proxy.connect_through(self.proxy, addr, t.host, t.port,
+            tun = _tunnel.connect_through(self.proxy, addr, t.host, t.port,
                                          self.budget.connect, self.budget.read)
             details = {"proxy": self.proxy.endpoint, "status": tun.status,
                        "reason": tun.reason, "proxy_agent": tun.agent}
@@ -369,7 +370,7 @@ class NetworkRun(Runbook):
             p, t, b = self.proxy, self.target, self.budget
 
             def opener():
-                return _proxy.open_tunnel(p, addr, t.host, t.port, b.connect, b.read)
+                return _tunnel.open_tunnel(p, addr, t.host, t.port, b.connect, b.read)
 
         def run() -> Check:
             hs = _tls.handshake(addr, self.target.port, self.target.host, ctx,
@@ -413,7 +414,7 @@ class NetworkRun(Runbook):
     def _ca_finding(self, hs: _tls.Handshake, addr: str, opener):
         """The CA the refused chain needs, as this machine has it (shared with the proxy & TLS
         runbook and `runbooks fix`: one finding, one story), proven along this same path."""
-        from .. import inspection as _insp
+        from ..probes import inspection as _insp
 
         chain = [_insp.CertFacts(d) for d in hs.chain_der]
         t, b, env = self.target, self.budget, self.ctx.env
@@ -477,7 +478,7 @@ class NetworkRun(Runbook):
         self.record(Check("proxy", "Proxy", Status.WARN, summary, cause="proxy.bypassed",
                            details=details))
 
-    def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _proxy.Tunnel | None:
+    def _try_proxy_anyway(self, p: _proxy.ProxyChoice) -> _tunnel.Tunnel | None:
         """Would the bypassed proxy have reached the API? One CONNECT, within the budgets."""
         if p.tls or self.target.scheme != "https":
             return None
@@ -491,7 +492,7 @@ class NetworkRun(Runbook):
                     return None
                 address = addrs[0]
             # a side check: the connect budget bounds the proxy's answer too
-            tunnel = _proxy.connect_through(p, address, self.target.host, self.target.port,
+            tunnel = _tunnel.connect_through(p, address, self.target.host, self.target.port,
                                             self.budget.connect, self.budget.connect)
         except Exception:  # noqa: BLE001 - a side check: never let it spoil the report
             return None

@@ -4,15 +4,15 @@ authentication, and every host Claude Code needs.
 issuer → CA export → NODE_EXTRA_CA_CERTS → proxy authentication → hosts to allow.
 
 It takes the network runbook's path (the same proxy choice, tunnel and trust: the probes of
-:mod:`runbooks.hosts`) and goes on where that one stops:
+:mod:`runbooks.probes.hosts`) and goes on where that one stops:
 
 - **Issuer**: the CA the presented chain ends at, and the product that made it when its
-  name says so (:data:`runbooks.inspection.PRODUCTS`: Zscaler, Netskope, Palo Alto…);
+  name says so (:data:`runbooks.probes.inspection.PRODUCTS`: Zscaler, Netskope, Palo Alto…);
 - **CA export**: that CA (the top of the chain, or the matching root from the system store)
   as PEM, with its fingerprint and validity, and a second handshake along the same path with
   the client's trust plus that file, proving the file is the fix. Written where the run
   writes (the notebook's folder, ``runbooks run proxy-tls``'s run folder); the doctor writes
-  nothing. The next step is the same everywhere (:class:`runbooks.inspection.CaFinding`):
+  nothing. The next step is the same everywhere (:class:`runbooks.probes.inspection.CaFinding`):
   ``runbooks fix --trust-ca SHA256`` once IT confirms the fingerprint, or, when no copy of
   the CA is on this machine, IT's file and ``runbooks fix --ca-file``;
 - **CA bundle**: an existing ``NODE_EXTRA_CA_CERTS`` file, certificate by certificate;
@@ -29,16 +29,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import hosts as _hosts
-from .. import inspection as _insp
-from .. import status as _status
 from ..addr import hostport
-from ..cabundle import Bundle, read_bundle
 from ..files import FileProblem, read_bytes
-from ..params import merge, text
+from ..probes import caexport as _export
+from ..probes import hosts as _hosts
+from ..probes import inspection as _insp
+from ..probes.cabundle import Bundle, read_bundle
 from ..result import Check, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
-from ..tls import handshake
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import merge, text
 
 __all__ = ["HOSTS", "ProxyTlsRun", "local_auth_proxy"]
 
@@ -84,13 +83,7 @@ class ProxyTlsRun(Runbook):
     @property
     def walks(self) -> list[_hosts.Walk]:
         """Every host's path, walked once per run, all at once (the first step to ask waits)."""
-        ctx = self.ctx
-
-        def make() -> list[_hosts.Walk]:
-            status_url = _status.status_url(ctx.values.get("status_url", ""), ctx.env)
-            todo = _hosts.hosts_to_check(ctx.target, self.hosts, ctx.env, status_url)
-            return _hosts.walk_all(todo, ctx.env, ctx.resolver, ctx.budget, ctx.trust.context)
-        return ctx.once(f"proxy_tls.walks:{self.hosts}", make)
+        return _export.walks(self.ctx, self.hosts)
 
     @property
     def api(self) -> _hosts.Walk:
@@ -99,7 +92,7 @@ class ProxyTlsRun(Runbook):
     @property
     def chain(self) -> list[_insp.CertFacts]:
         """The certificates the API host presented, when they were not trusted."""
-        return [_insp.CertFacts(d) for d in self.api.chain_der]
+        return _export.chain(self.api)
 
     @property
     def bundle(self) -> Bundle | None:
@@ -109,13 +102,14 @@ class ProxyTlsRun(Runbook):
         return self.ctx.once(f"proxy_tls.bundle:{path}", lambda: read_bundle(path))
 
     def _store(self) -> tuple[list[_insp.CertFacts], list[str]]:
-        return self.ctx.once("inspection.system_store", lambda: _insp.system_store(self.env))
+        return _export.system_store(self.ctx)
 
     def ca_finding(self) -> _insp.CaFinding | None:
         """What this machine has of the CA the API's refused chain needs, proven along its
         path: one finding per run, shared with the network runbook and `runbooks fix`, so
-        all of them tell the same story (None: no chain was kept)."""
-        return _insp.ca_finding(self.ctx, self.chain, self._verify_with)
+        all of them tell the same story (None: no chain was kept). Asked of the CA export
+        probe (:func:`runbooks.probes.caexport.finding`), as the fix asks it."""
+        return _export.finding(self.ctx, self.hosts)
 
     def _trusted_der(self) -> set[bytes]:
         """Every root Claude Code trusts without NODE_EXTRA_CA_CERTS, as DER: the system store
@@ -262,12 +256,8 @@ class ProxyTlsRun(Runbook):
         return self.guard(cid, title, run)
 
     def _verify_with(self, ca: _insp.CertFacts):
-        """A second handshake along the same path: a fresh context with the client's trust
-        plus ``ca`` (never the run's shared context, which must stay as the client has it)."""
-        api, b = self.api, self.budget
-        return handshake(api.address, api.host.port, api.host.name,
-                         _insp.context_with(self.env, ca), b.connect, b.tls,
-                         opener=api.reopen(b))
+        """A second handshake along the same path, with the client's trust plus ``ca``."""
+        return _export.verify_with(self.ctx, self.api, ca)
 
     def check_bundle(self) -> Check:
         """``NODE_EXTRA_CA_CERTS``, certificate by certificate: usable, and the right CA?"""
@@ -456,7 +446,7 @@ class ProxyTlsRun(Runbook):
 
 # -- words -----------------------------------------------------------------------------------
 def _tls_name(rfc4514: str) -> str:
-    from ..tls import friendly_name
+    from ..probes.tls import friendly_name
 
     return friendly_name(rfc4514)
 

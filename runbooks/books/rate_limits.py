@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import credentials as _cred
-from .. import live as _live
-from .. import status as _status
-from ..params import flag, merge, text
+from ..client import credentials as _cred
+from ..probes import live as _live
+from ..probes import status as _status
 from ..result import Check, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
 from .auth import helper_empty, models_answer
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import flag, merge, text
 
 __all__ = ["BURST_MS", "RateLimitsRun"]
 
@@ -41,7 +41,7 @@ def _model(value: str) -> str:
 
 
 def _status_url(value: str) -> str:
-    from ..target import check_url
+    from ..client.target import check_url
 
     check_url(value, credentials=False)
     return value

@@ -4,7 +4,7 @@ API error, and how to pick each one up.
 failures (mapped to causes) → the pattern over time → sessions to resume → what ``claude -c``
 will do here.
 
-Everything comes from the transcripts Claude Code keeps (:mod:`runbooks.history`: error records
+Everything comes from the transcripts Claude Code keeps (:mod:`runbooks.records.history`: error records
 only, never the conversation). What the pinned client does on resuming was checked in the lab
 (tests/test_history_client.py): ``claude -r <id>`` reloads that conversation and sends only the
 new prompt; ``claude -c`` reloads the most recent conversation *of the current directory* (from
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import history as _history
 from ..errors import UsageError
 from ..files import shown_path
 from ..masking import clip
-from ..params import Param, flag, merge, text
+from ..records import history as _history
 from ..result import Check, Status
-from ..runbook import APPLY, Context, Runbook
+from .base import APPLY, Context, Runbook
+from .params import Param, flag, merge, text
 
 __all__ = ["HISTORY", "PastEvidence", "RecoveryRun"]
 
@@ -164,7 +164,7 @@ class RecoveryRun(PastEvidence):
 
     def check_pattern(self) -> Check | list[Check]:
         """The same phase of the path failing on and off: ``network.intermittent`` (the rule:
-        :func:`runbooks.history.intermittent`)."""
+        :func:`runbooks.records.history.intermittent`)."""
         title = "Pattern"
 
         def run() -> Check | list[Check]:

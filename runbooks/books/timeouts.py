@@ -3,7 +3,7 @@ whether the path fails now and then.
 
 request timeout → stream idle watchdog → retries → measured → sampled over time.
 
-The values are read exactly as the pinned client reads them (:mod:`runbooks.client_env`,
+The values are read exactly as the pinned client reads them (:mod:`runbooks.client.client_env`,
 checked row by row against it): ``10min`` is 10 ms, ``0``/negative/hex/over 2147483647 turn
 the request timeout off, ``abc`` is the default, and the client prints no warning for any of
 them.
@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import client_env as _env
-from .. import http as _http
-from ..params import Param, integer, merge
+from ..client import client_env as _env
+from ..probes import http as _http
 from ..result import Check, Status
-from ..runbook import COMMON, NETWORK_PATH, Context, Runbook
+from .base import COMMON, NETWORK_PATH, Context, Runbook
+from .params import Param, integer, merge
 
 __all__ = ["TIMEOUT_FLOOR_MS", "TimeoutsRun", "recommended_ms"]
 
@@ -192,8 +192,8 @@ class TimeoutsRun(Runbook):
             return blocked
 
         def run() -> Check:
-            from ..live import path_of
-            from ..sampling import sample_path
+            from ..probes.live import path_of
+            from ..probes.sampling import sample_path
 
             proxy, ssl_ctx = path_of(self.ctx)
             self.sampling = s = sample_path(self.ctx, proxy, ssl_ctx, self.samples,
@@ -233,10 +233,10 @@ class TimeoutsRun(Runbook):
 def keyless_probe(ctx: Context) -> _http.Exchange:
     """One keyless request along the client's path (shared within a run)."""
     def make() -> _http.Exchange:
-        from ..live import path_of
+        from ..probes.live import path_of
 
         proxy, ssl_ctx = path_of(ctx)
-        from ..live import _address
+        from ..probes.live import _address
 
         return _http.probe(ctx.target, _address(ctx, proxy), ssl_ctx, ctx.budget,
                            proxy=proxy.url if proxy else None)

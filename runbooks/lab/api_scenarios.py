@@ -9,12 +9,10 @@ names the runbook that sees them.
 
 from __future__ import annotations
 
-import dataclasses
-
 from .api import LAB_REPLY
-from .scenarios import CLIENT_TIMEOUT_MS, LAB_API_KEY, SCENARIOS, Running, Scenario, _api, _with_env
+from .scenario import CLIENT_TIMEOUT_MS, LAB_API_KEY, Running, Scenario, _api, _with_env
 
-__all__ = ["API_SCENARIOS", "BUFFERED_S", "HELPER_COMMAND", "SLOW_FIRST_BYTE_S"]
+__all__ = ["API_SCENARIOS", "BUFFERED_S", "CAPTURED", "HELPER_COMMAND", "SLOW_FIRST_BYTE_S"]
 
 #: slow-first-byte: above the client's API_TIMEOUT_MS (5 s) and the doctor's 10 s read budget.
 SLOW_FIRST_BYTE_S = 12.0
@@ -124,10 +122,9 @@ API_SCENARIOS = [
              "re-authenticate with your provider · Run /status to see the script's error "
              "output", doctor=("auth.helper_failed",)),
 ]
-SCENARIOS.update((s.name, s) for s in API_SCENARIOS)
 
-#: What v2.1.332 prints against the API scenarios that came before this module.
-_CAPTURED = {
+#: What v2.1.332 prints against the API scenarios of .scenarios (which applies it).
+CAPTURED = {
     "ratelimited": "API Error: Request rejected (429) · Number of requests has exceeded your "
                    "per-minute rate limit",
     "spend-cap": "API Error: Request rejected (429) · You have reached your specified API "
@@ -135,5 +132,3 @@ _CAPTURED = {
     "overloaded": f"API Error: 529 Overloaded. {_SERVER_SIDE}",
     "server-error": f"API Error: 500 Internal server error. {_SERVER_SIDE}",
 }
-for _name, _message in _CAPTURED.items():
-    SCENARIOS[_name] = dataclasses.replace(SCENARIOS[_name], client_message=_message)

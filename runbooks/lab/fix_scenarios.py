@@ -9,7 +9,7 @@ import json
 
 from .api import FakeAPI
 from .faults import BlackHole, Refused
-from .scenarios import LAB_API_KEY, SCENARIOS, Running, Scenario, _api, _fault, _trust_lab_ca
+from .scenario import LAB_API_KEY, Running, Scenario, _api, _fault, _trust_lab_ca
 
 __all__ = ["FIX_SCENARIOS"]
 
@@ -87,4 +87,3 @@ FIX_SCENARIOS = [
              "API Error: Connection refused — a firewall or proxy may be blocking it "
              "(ECONNREFUSED)", also=("proxy.unreachable",)),
 ]
-SCENARIOS.update((s.name, s) for s in FIX_SCENARIOS)

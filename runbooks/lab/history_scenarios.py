@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .faults import LabUnsupported
-from .scenarios import Running, Scenario, _api
+from .scenario import Running, Scenario, _api
 
 __all__ = ["PROJECT", "RECORDS", "RECORD_SCENARIOS", "lay_out"]
 

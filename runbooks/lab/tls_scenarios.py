@@ -19,11 +19,11 @@ import trustme
 
 from .faults import BlackHole, Refused
 from .pki import LAB_HOSTS, LabPKI
-from .scenarios import SCENARIOS, Running, Scenario, _api, _trust_lab_ca
+from .scenario import Running, Scenario, _api, _trust_lab_ca
 
 __all__ = ["CLAUDE_HOSTS", "TLS_SCENARIOS", "imitation_ca"]
 
-#: The names Claude Code needs besides the API's (runbooks.hosts.DEFAULT_HOSTS): the lab's
+#: The names Claude Code needs besides the API's (runbooks.probes.hosts.DEFAULT_HOSTS): the lab's
 #: servers answer for them, reached only through --resolve pins or the lab proxy.
 CLAUDE_HOSTS = ("claude.ai", "platform.claude.com", "downloads.claude.ai")
 #: What v2.1.332 prints when the chain it is shown ends at a root it does not trust.
@@ -192,4 +192,3 @@ TLS_SCENARIOS = [
              "loopback), claude.ai answers, platform.claude.com refuses, downloads.claude.ai "
              "drops SYNs", None, _allowlist, doctor=("tcp.refused", "tcp.timeout")),
 ]
-SCENARIOS.update((s.name, s) for s in TLS_SCENARIOS)

@@ -1,0 +1,434 @@
+"""MkDocs hooks: the site's address, its error index and the messages under each cause's
+heading come from the cause catalogue; the runbook notebooks are added to the site from
+``notebooks/`` (one source, no copy).
+
+- ``on_config``: ``site_url`` is :func:`runbooks.causes.site_url` (``SITE_URL``, or
+  ``RUNBOOKS_DOCS_URL``), the one address the CLI's ``docs:`` links use too.
+- ``on_files``: ``errors.md`` is generated (each message users see once, by section → its
+  causes, ranked as triage ranks them → the sections that fix them), and each notebook is
+  served at ``notebooks/<name>/``.
+- ``on_page_markdown``: under every heading anchored ``{ #code }`` on the code's own page, a
+  "Messages that lead here" line lists that cause's signatures, as text search indexes.
+- ``on_page_content``: links to the site's own public address (the notebooks' stored output
+  holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
+  notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
+  transcripts and ``runbooks fix`` sessions a page includes are kept out of the search index
+  (and marked ``transcript``: docs/stylesheets/extra.css wraps their lines on a phone).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import posixpath
+import re
+from html import escape, unescape
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.utils import get_relative_url
+
+from runbooks.causes import (
+    _TIMEOUT_ORDER,
+    CAUSES,
+    MESSAGES,
+    PAGES,
+    SITE_URL,
+    Cause,
+    _occurs,
+    match_message,
+    site_url,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+log = logging.getLogger("mkdocs.hooks.runbooks")
+
+#: A pasted message must find the section that fixes it first: the fix pages (``PAGES``) rank
+#: above the pages that only mention messages (the runbook's output, the reference), and the
+#: error index, which points to the fix pages, below everything (Material's per-page
+#: ``search.boost``; 1 is the default).
+FIX_PAGE_SEARCH_BOOST = 3
+ERRORS_SEARCH_BOOST = 0.1
+NOTEBOOK_SEARCH_BOOST = 0.2
+REFERENCE_SEARCH_BOOST = 0.3
+#: Reference pages a reader searches for by name rather than by a pasted message: how fixes are
+#: planned, applied and undone is explained there only, while every fix section mentions
+#: `runbooks fix --apply` and `runbooks undo` in passing. They rank as an ordinary page (still
+#: below the fix pages for any message those explain).
+REFERENCE_PAGE_SEARCH_BOOST = {"reference/fixes.md": 1.0}
+
+#: Where a notebook page's styles go, one file per distinct stylesheet (in practice one).
+NOTEBOOK_CSS_DIR = "assets/stylesheets"
+
+#: Added to the notebooks' stylesheet: on a phone the input/output prompts take a third of
+#: the width and a four-column table overflows, so prompts go and table rows stack.
+NOTEBOOK_CSS_EXTRA = """
+/* runbooks: rendered notebooks on a phone */
+@media screen and (max-width: 44.9375em) {
+  .jupyter-wrapper .jp-InputPrompt, .jupyter-wrapper .jp-OutputPrompt { display: none; }
+  .jupyter-wrapper .jp-Notebook, .jupyter-wrapper .jp-Cell { padding-left: 0; padding-right: 0; }
+  .md-typeset .jupyter-wrapper .md-typeset__table { padding: 0; }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]),
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tbody,
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tr,
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td {
+    display: block; width: auto; border: none;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) thead { display: none; }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) tr {
+    padding: 0.4em 0; border-top: 0.05rem solid var(--md-typeset-table-color);
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td {
+    padding: 0.1em 0.4em; text-align: left; overflow-wrap: anywhere;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td:nth-child(-n+2) {
+    display: inline-block; font-weight: 700;
+  }
+  .md-typeset .jupyter-wrapper .jp-RenderedMarkdown table:not([class]) td:empty { display: none; }
+}
+"""
+
+_state: dict = {"command": "build", "css": {}, "anchored": set()}
+
+
+# -- the error index ------------------------------------------------------------------------------
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, shown exactly as written: no HTML escaping (a code
+    span is literal), a fence longer than any run of backticks inside, and no ``|``
+    escaping (Python-Markdown's tables do not split inside code spans)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def cause_code(code: str) -> str:
+    """A cause code as HTML ``<code class="cause">``, with a line-break opportunity after each
+    dot and none anywhere else (the site's CSS keeps words whole): ``tcp.<wbr>refused``."""
+    return f'<code class="cause">{escape(code).replace(".", ".<wbr>")}</code>'
+
+
+def index_messages() -> list[str]:
+    """The messages the error index lists, each once: the whole messages users see
+    (:data:`MESSAGES`), then every signature that is not part of one of them. A signature that
+    is part of another with the same causes in the same order is that one's (``ETIMEDOUT``
+    is in ``connect ETIMEDOUT``); spellings that differ only in case are one."""
+    out: list[str] = []
+    for text in [*MESSAGES, *(sig for c in CAUSES.values() for sig in c.signatures)]:
+        if text.lower() not in {m.lower() for m in out}:
+            out.append(text)
+    whole = {m.lower() for m in MESSAGES}
+    alone = [m for m in out if m.lower() in whole
+             or not any(_occurs(m.lower(), w) for w in whole)]
+    codes = {m: [c.code for c in match_message(m)] for m in alone}
+    return [m for m in alone if m.lower() in whole or not any(
+        t != m and t.lower() not in whole and _occurs(m.lower(), t.lower()) and codes[t] == codes[m]
+        for t in alone)]
+
+
+#: ``… set API_TIMEOUT_MS above N.``: triage orders its causes by the N quoted (runbooks.causes
+#: ``_TIMEOUT_ORDER``); the index shows each range of N with its order.
+_QUOTES_TIMEOUT = "API_TIMEOUT_MS above N"
+
+
+def timeout_bands(message: str) -> list[tuple[str, list[Cause]]]:
+    """For a message quoting ``API_TIMEOUT_MS above N``: each range of N, and its causes."""
+    out, low = [], 0
+    for limit, _ in _TIMEOUT_ORDER:
+        n = limit - 1 if limit else max(low, 600_000)
+        label = (f"N of {low} or more" if not limit else f"N below {limit}" if not low
+                 else f"N from {low} to {limit - 1}")
+        out.append((label, match_message(message.replace("above N", f"above {n}"))))
+        low = limit or low
+    return out
+
+
+def _cause_item(c: Cause, section: str) -> str:
+    """One cause in an index entry: its title linked to its section, and its code; the page's
+    name too when it is not the section's."""
+    where = "" if c.page == section else f" ({PAGES[c.page]})"
+    return f"[{c.title}]({c.page}#{c.code}){where} {cause_code(c.code)}"
+
+
+def _causes_block(causes: list[Cause], section: str) -> list[str]:
+    """A definition's body: one cause as a line, several as a ranked list (indented under
+    its ``:``)."""
+    if len(causes) == 1:
+        return [f":   {_cause_item(causes[0], section)}"]
+    items = [f"{i}. {_cause_item(c, section)}" for i, c in enumerate(causes, 1)]
+    return [f":   {items[0]}", *(f"    {item}" for item in items[1:])]
+
+
+def index_entries() -> list[tuple[str, list[tuple[list[str], tuple]]]]:
+    """The index, by section (the page of each message's most likely cause, in the site's
+    order): groups of messages with the same causes in the same order, each group once."""
+    groups: dict[tuple, list[str]] = {}
+    for m in index_messages():
+        if _QUOTES_TIMEOUT in m:
+            bands = timeout_bands(m)
+            key = ("bands", tuple((label, tuple(c.code for c in cs)) for label, cs in bands))
+            lead = next(cs for label, cs in bands if label.startswith("N of"))[0]
+        else:
+            causes = match_message(m)
+            key = ("causes", tuple(c.code for c in causes))
+            lead = causes[0]
+        groups.setdefault((lead.page, key), []).append(m)
+    order = list(CAUSES)
+    out = []
+    for page in PAGES:
+        mine = [(key, sorted(ms, key=str.lower)) for (p, key), ms in groups.items() if p == page]
+        if not mine:
+            continue
+
+        def rank(item, page=page):
+            key = item[0]
+            codes = [c for _, cs in key[1] for c in cs] if key[0] == "bands" else key[1]
+            leads = [c for c in codes if CAUSES[c].page == page] or codes
+            return (order.index(leads[0]), len(codes), item[1][0].lower())
+
+        out.append((page, [(ms, key) for key, ms in sorted(mine, key=rank)]))
+    return out
+
+
+def error_index() -> str:
+    """The "find your error" page: each message users see once, with the causes that print
+    it, most likely first, each linked to the section that fixes it; by section; then every
+    cause code."""
+    sections = index_entries()
+    jump = " · ".join(f"[{PAGES[page]}](#{page.removesuffix('.md')})" for page, _ in sections)
+    out = [
+        "---",
+        "search:",
+        f"  boost: {ERRORS_SEARCH_BOOST}",
+        "---",
+        "# Find your error",
+        "",
+        ("Find the text Claude Code printed on this page (your browser's find, or the site's "
+         "search). Under each message: the causes that print it, most likely first (the order "
+         "`runbooks triage \"<the message>\"` gives), each linked to the section that fixes "
+         "it. Where several causes print the same words, `runbooks doctor` tells them apart."),
+        "",
+        f"By where the most likely cause is explained: {jump} · [every cause code](#every-cause-code).",
+        "",
+    ]
+    for page, groups in sections:
+        out += [f"## {PAGES[page]} {{ #{page.removesuffix('.md')} }}", ""]
+        for messages, (kind, ranking) in groups:
+            out += [code(m) for m in messages]
+            if kind == "causes":
+                out += _causes_block([CAUSES[c] for c in ranking], page)
+            else:
+                out.append(":   N is the `API_TIMEOUT_MS` the client used, in milliseconds; "
+                           "it decides the order of the causes, most likely first:")
+                out.append("")
+                for label, codes in ranking:
+                    out.append(f"    - {label}: " + " › ".join(
+                        f"[{cause_code(c)}]({CAUSES[c].page}#{c})" for c in codes))
+            out.append("")
+    out += ["## Every cause code { #every-cause-code }", "",
+            "Codes are stable: reports, scripts and this site use the same names.", ""]
+    from runbooks.runner.execute import available
+
+    books = available()
+    for c in CAUSES.values():
+        book = f"`runbooks run {c.runbook}`" if c.runbook in books else "`runbooks doctor`"
+        out.append(f"- {cause_code(c.code)} [{c.title}]({c.page}#{c.code}) ({PAGES[c.page]}) · "
+                   f"{book}")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# -- messages under each cause's heading ----------------------------------------------------------
+#: ``## Title { #code }`` (other attributes may follow the anchor); and fenced code, where a
+#: line that looks like one is not a heading.
+_ANCHORED_HEADING = re.compile(r"^#{1,6}[ \t]+.*\{[ \t]*#([\w.\-]+)(?:[ \t][^}]*)?\}[ \t]*$",
+                               re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
+
+
+def messages_line(c: Cause) -> str:
+    """The cause's signatures as one paragraph; a message that other causes share names them,
+    since Claude Code prints it for each (the doctor tells them apart)."""
+    parts = []
+    for sig in c.signatures:
+        others = [o for o in CAUSES.values() if o.code != c.code and sig in o.signatures]
+        also = ", ".join(f"[{o.title}]({_link(c.page, o)})" for o in others)
+        parts.append(f"{code(sig)} (also: {also})" if others else code(sig))
+    return "**Messages that lead here:** " + " · ".join(parts)
+
+
+def _link(from_page: str, c: Cause) -> str:
+    """A Markdown link from ``from_page`` (a path in docs/) to where ``c`` is explained."""
+    if c.page == from_page:
+        return f"#{c.code}"
+    return f"{posixpath.relpath(c.page, posixpath.dirname(from_page) or '.')}#{c.code}"
+
+
+def add_messages(markdown: str, page_path: str) -> tuple[str, set[str]]:
+    """``markdown`` with the messages line under each heading anchored by a cause code that
+    this page explains; and the codes found."""
+    fences = [m.span() for m in _FENCE.finditer(markdown)]
+    found: set[str] = set()
+
+    def under(m: re.Match) -> str:
+        c = CAUSES.get(m.group(1))
+        if c is None or c.page != page_path or any(a <= m.start() < b for a, b in fences):
+            return m.group(0)
+        found.add(c.code)
+        return f"{m.group(0)}\n\n{messages_line(c)}" if c.signatures else m.group(0)
+
+    return _ANCHORED_HEADING.sub(under, markdown), found
+
+
+# -- links to the site's own address --------------------------------------------------------------
+def own_prefixes(config) -> list[str]:
+    """The addresses this site is published at: the configured one and the canonical
+    ``SITE_URL`` (stored notebook output links there, whoever builds the site)."""
+    out = {site_url(), SITE_URL}
+    if config.site_url:
+        out.add(config.site_url.rstrip("/") + "/")
+    return sorted(out, key=len, reverse=True)
+
+
+_HREF = re.compile(r'(\shref=")([^"]+)(")')
+
+
+def relative_links(html: str, page_url: str, prefixes: list[str]) -> str:
+    """Absolute links to this site's pages, made relative to ``page_url``."""
+
+    def local(m: re.Match) -> str:
+        url = unescape(m.group(2))
+        for prefix in prefixes:
+            if url.startswith(prefix):
+                path, _, fragment = url[len(prefix):].partition("#")
+                rel = get_relative_url(path or ".", page_url) + (f"#{fragment}" if fragment else "")
+                return m.group(1) + escape(rel) + m.group(3)
+        return m.group(0)
+
+    return _HREF.sub(local, html)
+
+
+# -- runbook transcripts stay out of search --------------------------------------------------------
+#: An included ``runbooks doctor`` transcript (``docs/examples/doctor-*.txt``): a ``$ …`` command
+#: line, then the doctor's header. Each one holds every check's line, so the words of every
+#: page; and Material appends a wildcard to each term searched (``a*`` matches every "API",
+#: "auth" and "apiKeyHelper" of it). Indexed, a transcript outranks the prose that explains the
+#: message a reader pasted; it is still on the page, only not in the index. The same holds for
+#: an included ``runbooks fix`` session (``docs/examples/fix-*.txt``, or its first command): it
+#: repeats ``runbooks fix --apply`` and ``runbooks undo`` on every fix page, which would take a
+#: search for them away from the page that explains them (``reference/fixes.md``).
+_TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:'
+                         r"(?:\$ [^\n]*\n)?Claude Code connection check · [^\n]+ · [^\n]+\n"
+                         r"|\$ [^\n]*\brunbooks (?:fix|undo)\b[^\n]*\n))")
+
+
+def unsearchable_transcripts(html: str) -> str:
+    """``html`` with each doctor transcript and fix session marked ``data-search-exclude``,
+    and of class ``transcript`` (its long lines wrap on a phone: docs/stylesheets/extra.css)."""
+    return _TRANSCRIPT.sub('<div class="highlight transcript" data-search-exclude>', html)
+
+
+# -- one stylesheet for the notebooks -------------------------------------------------------------
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>\s*", re.DOTALL)
+
+
+def _css_texts(block: str) -> list[str]:
+    """One ``<style>`` block's CSS. mkdocs-jupyter also writes its highlighting CSS a second
+    time as a Python list's repr; that is read back as the list it is."""
+    text = block.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return [text]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [v.strip() for v in value]
+    return [text]
+
+
+def shared_stylesheet(html: str) -> tuple[str, str]:
+    """``html`` without its ``<style>`` blocks, and their CSS (each distinct block once)."""
+    texts: list[str] = []
+    for m in _STYLE.finditer(html):
+        for css in _css_texts(m.group(1)):
+            if css and css not in texts:
+                texts.append(css)
+    return _STYLE.sub("", html), "\n".join(texts + [NOTEBOOK_CSS_EXTRA.strip()]) + "\n"
+
+
+def _is_notebook(page) -> bool:
+    return page.file.src_uri.endswith(".ipynb")
+
+
+# -- MkDocs events --------------------------------------------------------------------------------
+def on_startup(command: str, dirty: bool) -> None:
+    _state["command"] = command
+
+
+def on_config(config):
+    # `mkdocs serve` has already set its own local address; everything else publishes here.
+    if _state["command"] != "serve" or not config.site_url:
+        config.site_url = site_url()
+    _state["css"] = {}
+    _state["anchored"] = set()
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter looks at the files
+def on_files(files: Files, config) -> Files:
+    files.append(File.generated(config, "errors.md", content=error_index()))
+    # Plain Files rooted at the repository (mkdocs-jupyter cannot read generated ones):
+    # notebooks/network.ipynb is served at notebooks/network/, from its one source.
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        files.append(File(f"notebooks/{nb.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
+                          use_directory_urls=config.use_directory_urls))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if _is_notebook(page):  # a runbook's stored run repeats the messages its fix page explains
+        page.meta.setdefault("search", {}).setdefault("boost", NOTEBOOK_SEARCH_BOOST)
+        return markdown
+    if page.file.src_uri in PAGES:
+        search = page.meta.setdefault("search", {})
+        search.setdefault("boost", FIX_PAGE_SEARCH_BOOST)
+    elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
+        boost = REFERENCE_PAGE_SEARCH_BOOST.get(page.file.src_uri, REFERENCE_SEARCH_BOOST)
+        page.meta.setdefault("search", {}).setdefault("boost", boost)
+    markdown, found = add_messages(markdown, page.file.src_uri)
+    _state["anchored"] |= found
+    return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    html = relative_links(html, page.url, own_prefixes(config))
+    html = unsearchable_transcripts(html)
+    if _is_notebook(page):
+        html, css = shared_stylesheet(html)
+        digest = hashlib.sha256(css.encode()).hexdigest()[:8]
+        path = f"{NOTEBOOK_CSS_DIR}/notebook.{digest}.css"
+        _state["css"][path] = css
+        page.meta["notebook_css"] = path
+    return html
+
+
+def on_post_page(output: str, page, config) -> str:
+    path = page.meta.get("notebook_css")
+    if path:
+        link = f'<link rel="stylesheet" href="{get_relative_url(path, page.url)}">\n'
+        output = output.replace("</head>", link + "</head>", 1)
+    return output
+
+
+def on_post_build(config) -> None:
+    for path, css in _state["css"].items():
+        out = Path(config.site_dir) / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(css, encoding="utf-8")
+    if _state["command"] == "serve":
+        return  # a dirty rebuild sees only the pages that changed
+    missing = sorted(set(CAUSES) - _state["anchored"])
+    if missing:
+        log.warning("cause codes without a heading anchored { #code } on their page: %s",
+                    ", ".join(missing))
