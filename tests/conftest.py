@@ -139,11 +139,22 @@ def claude() -> str:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """The site, built once per session with ``mkdocs build --strict``."""
-    out = tmp_path_factory.mktemp("site")
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d",
-                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                          env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"}, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def site(tmp_path_factory, worker_id) -> Path:
+    """The site, built once per run with ``mkdocs build --strict``: under xdist the first
+    worker to ask builds it into the run's shared folder and the others wait for it, reading
+    the same pages (a build costs about 15 s of CPU: four of them were a minute)."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else \
+        tmp_path_factory.getbasetemp().parent
+    out, done = shared / "site-built", shared / "site-built.ok"
+    with open(shared / "site-built.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the build (or the check) is done
+        if not done.exists():
+            proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
+                                   "-d", str(out)], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=180, check=False,
+                                  env={**clean_subprocess_env(), "NO_MKDOCS_2_WARNING": "1"})
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            done.write_text("built\n")
     return out
