@@ -158,3 +158,28 @@ def site(tmp_path_factory, worker_id) -> Path:
             assert proc.returncode == 0, proc.stderr[-3000:]
             done.write_text("built\n")
     return out
+
+
+@pytest.fixture
+def root_in_os_store(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """An appliance that presents leaf + intermediate ('Netskope Lab Root' above them); the
+    root is in an OS store (SSL_CERT_FILE) that this client does not read
+    (CLAUDE_CODE_CERT_STORE=bundled). Yields the environment to run with, and the store."""
+    import ssl
+
+    from runbooks.lab.api import FakeAPI
+    from runbooks.lab.tls_scenarios import imitation_ca
+
+    root = imitation_ca("Netskope Lab Root", "Netskope Inc")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    root.create_child_ca().issue_cert("127.0.0.1").configure_cert(ctx)
+    api = FakeAPI("127.0.0.1", tls=ctx)
+    store = tmp_path / "os-store.pem"
+    store.write_bytes(root.cert_pem.bytes())
+    try:
+        yield (clean_subprocess_env(ANTHROPIC_BASE_URL=api.url, SSL_CERT_FILE=str(store),
+                                    CLAUDE_CODE_CERT_STORE="bundled", RUNBOOKS_HOSTS="none"),
+               store)
+    finally:
+        api.close()
+

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import ssl
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from conftest import clean_subprocess_env, run_cli
 from runbooks.books.proxy_tls import ProxyTlsRun, local_auth_proxy
 from runbooks.client.target import load_trust, resolve_target
 from runbooks.errors import UsageError
-from runbooks.lab.tls_scenarios import expired_copy, imitation_ca
+from runbooks.lab.tls_scenarios import expired_copy
 from runbooks.probes.cabundle import read_bundle
 from runbooks.probes.hosts import Host, allowlist_lines, hosts_to_check, parse_hosts
 from runbooks.probes.inspection import CertFacts, ca_to_export, name_product, pem_blocks
@@ -326,26 +325,14 @@ def test_an_expired_ca_in_the_bundle(lab, tmp_path):
     assert checks["host.api"].cause == "tls.expired"
 
 
-def test_the_root_from_the_system_store_when_the_chain_stops_below_it(lab, tmp_path):
+def test_the_root_from_the_system_store_when_the_chain_stops_below_it(root_in_os_store,
+                                                                      tmp_path):
     """An appliance that presents leaf + intermediate; IT put the root in the OS store, but
     this client reads only its bundled roots: the root is found there, exported, proven."""
-    from runbooks.lab.api import FakeAPI
-
-    root = imitation_ca("Netskope Lab Root", "Netskope Inc")
-    inter = root.create_child_ca()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    inter.issue_cert("127.0.0.1").configure_cert(ctx)
-    api = FakeAPI("127.0.0.1", tls=ctx)
-    store = tmp_path / "os-store.pem"
-    store.write_bytes(_ca_pem(root))
-    try:
-        env = clean_subprocess_env(ANTHROPIC_BASE_URL=api.url, SSL_CERT_FILE=str(store),
-                                   CLAUDE_CODE_CERT_STORE="bundled", RUNBOOKS_HOSTS="none")
-        run = ProxyTlsRun.from_parameters(env=env, **FAST)
-        run.export_dir = tmp_path
-        checks = _checks(run)
-    finally:
-        api.close()
+    env, _ = root_in_os_store
+    run = ProxyTlsRun.from_parameters(env=env, **FAST)
+    run.export_dir = tmp_path
+    checks = _checks(run)
     assert checks["tls.issuer"].details["product"]["name"] == "Netskope"
     export = checks["tls.export"]
     assert export.status == "pass" and "the system store" in export.summary

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import re
-import ssl
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from runbooks.doctor import DOCTOR_PARAMETERS, run_doctor
 from runbooks.fixing.plan import FileEdit, Fix, Plan
 from runbooks.fixing.remedies import FixOptions
 from runbooks.fixing.tls_fix import plan_for
-from runbooks.lab.tls_scenarios import imitation_ca
 from runbooks.probes.inspection import CertFacts, pem_blocks
 
 FAST = {"dns_timeout": 1.0, "connect_timeout": 1.0, "tls_timeout": 2.0, "read_timeout": 2.0}
@@ -118,28 +116,12 @@ def test_every_place_tells_the_same_story(lab, tmp_path, scenario, exportable):
         _assert_nothing_on_this_machine(places, LAB_INSPECTION_CA)
 
 
-def test_the_root_from_the_system_store_is_the_same_story(tmp_path):
+def test_the_root_from_the_system_store_is_the_same_story(root_in_os_store, tmp_path):
     """Leaf + intermediate presented, the root in the OS store (SSL_CERT_FILE) but not read by
     this client (CLAUDE_CODE_CERT_STORE=bundled): every place names the store and the one
     command."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from runbooks.lab.api import FakeAPI
-
-    root = imitation_ca("Netskope Lab Root", "Netskope Inc")
-    inter = root.create_child_ca()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    inter.issue_cert("127.0.0.1").configure_cert(ctx)
-    api = FakeAPI("127.0.0.1", tls=ctx)
-    store = tmp_path / "os-store.pem"
-    store.write_bytes(CertFacts(pem_blocks(root.cert_pem.bytes())[0]).cert.public_bytes(
-        Encoding.PEM))
-    try:
-        env = clean_subprocess_env(ANTHROPIC_BASE_URL=api.url, SSL_CERT_FILE=str(store),
-                                   CLAUDE_CODE_CERT_STORE="bundled", RUNBOOKS_HOSTS="none")
-        places, data = _places(env, tmp_path)
-    finally:
-        api.close()
+    env, store = root_in_os_store
+    places, data = _places(env, tmp_path)
     assert "CN=Netskope Lab Root" in data["subject"]
     _assert_exportable(places, data, f"in the system store ({store}")
 
