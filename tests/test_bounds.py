@@ -73,26 +73,18 @@ def test_a_deadline_caps_every_wait_and_then_refuses():
 
 
 # -- each probe, against each trickle -------------------------------------------------------------
-def test_headers_that_trickle_end_at_the_requests_deadline(trickle_api):
+@pytest.mark.parametrize("behaviour, cause", [
+    ("trickle_head", "http.first_byte_timeout"),  # the headers come a byte at a time
+    ("trickle_body", "http.stream_stall"),  # the headers at once, then the body a byte at a time
+])
+def test_an_answer_that_trickles_ends_at_the_requests_deadline(trickle_api, behaviour, cause):
     from runbooks.probes.http import probe
 
-    api = trickle_api("trickle_head")
+    api = trickle_api(behaviour)
     t0 = time.monotonic()
     ex = probe(_target(api.url), None, None, FAST)
     took = time.monotonic() - t0
-    assert ex.cause == "http.first_byte_timeout", ex
-    assert "still sending" in ex.summary and "after 2 s" in ex.summary, ex.summary
-    assert took < 2 + MARGIN, took
-
-
-def test_a_body_that_trickles_ends_at_the_requests_deadline(trickle_api):
-    from runbooks.probes.http import probe
-
-    api = trickle_api("trickle_body")
-    t0 = time.monotonic()
-    ex = probe(_target(api.url), None, None, FAST)
-    took = time.monotonic() - t0
-    assert ex.cause == "http.stream_stall", ex
+    assert ex.cause == cause, ex
     assert "still sending" in ex.summary and "after 2 s" in ex.summary, ex.summary
     assert took < 2 + MARGIN, took
 
