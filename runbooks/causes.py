@@ -32,11 +32,25 @@ at one boundary, :mod:`runbooks.probes.classify`::
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
-__all__ = ["CAUSES", "MESSAGES", "PAGES", "SITE_URL", "Cause", "cause", "doc_url", "match_message",
-           "site_url"]
+__all__ = ["CAUSES", "CHANGES", "MESSAGES", "PAGES", "SITE_URL", "Cause", "Sig", "cause",
+           "doc_url", "site_url"]
+
+
+@dataclass(frozen=True)
+class Sig:
+    """A signature: a part of a message users see that points to a cause. ``also``: further
+    parts that must occur too. ``weight``: what it adds to the cause's score (default: 10, plus
+    one for each 8 characters up to 80: the longer, the more specific). ``seen``: the client
+    versions that print it (captured from the pinned client, the changelog, or issue threads);
+    ``note``: for an older wording, what the client says now and since when."""
+
+    text: str
+    also: tuple[str, ...] = ()
+    weight: int | None = None
+    seen: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,11 +60,17 @@ class Cause:
     page: str  # the site page (relative to docs/) that explains it; the anchor is the code
     runbook: str  # the runbook that diagnoses (and, where it can, fixes) it
     fix: str  # the one-line fix hint shown under a failing check
-    signatures: tuple[str, ...] = field(default=())  # messages users see that point here
+    sigs: tuple[Sig, ...] = field(default=())  # the messages users see that point here
+    check: str = ""  # the one check that tells this cause from the others a message fits
 
     @property
     def anchor(self) -> str:
         return self.code
+
+    @property
+    def signatures(self) -> tuple[str, ...]:
+        """The texts of the signatures that are one part (what the error index lists)."""
+        return tuple(s.text for s in self.sigs if not s.also)
 
 
 #: The knowledge base's public address. The one setting both the site (mkdocs ``site_url``,
@@ -70,8 +90,140 @@ PAGES: dict[str, str] = {
 }
 
 
-def _c(code, title, page, runbook, fix, *signatures) -> Cause:
-    return Cause(code, title, page, runbook, fix, tuple(signatures))
+#: For each cause, the one check that tells it from the others a message also fits: what
+#: ``runbooks triage`` prints under each of its top causes, and the site's box too.
+CHECKS: dict[str, str] = {
+    "dns.nxdomain": "`runbooks doctor`: does the DNS row say the name does not exist? "
+                    "(`nslookup api.anthropic.com`)",
+    "dns.timeout": "`runbooks doctor`: does the DNS row time out? Does `nslookup "
+                   "api.anthropic.com` answer from each nameserver in /etc/resolv.conf?",
+    "tcp.refused": "`runbooks doctor`: is the TCP row refused at the API host (not the proxy)? "
+                   "Is the port in ANTHROPIC_BASE_URL right?",
+    "tcp.timeout": "`runbooks doctor`: does the TCP row time out? (`curl -v "
+                   "https://api.anthropic.com` stops at \"Trying …\")",
+    "tcp.unreachable": "`ip route get $(getent hosts api.anthropic.com | cut -d' ' -f1)`: is "
+                       "there a route? Is a VPN up or half down?",
+    "tcp.reset": "Does it fail on another network (phone hotspot) too? `runbooks doctor` says "
+                 "at which step the connection is reset.",
+    "ipv6.broken": "Does `curl -6 -I https://api.anthropic.com` fail while `curl -4 -I …` "
+                   "works? (`runbooks doctor` tests both families)",
+    "tls.untrusted_issuer": "Who issued the certificate? `runbooks doctor` names the issuer: a "
+                            "corporate CA (Zscaler, Netskope, your company) means TLS inspection.",
+    "tls.hostname_mismatch": "Which name is the certificate for? `runbooks doctor` shows it; "
+                             "compare with the host in ANTHROPIC_BASE_URL.",
+    "tls.expired": "Is the system clock right (`date`)? Then which certificate has expired: "
+                   "`runbooks doctor` names it.",
+    "tls.not_yet_valid": "Is the system clock right? `date` against a clock you trust.",
+    "tls.handshake_failed": "Is the URL https on a port that speaks TLS? `runbooks doctor` "
+                            "shows where the handshake stops.",
+    "proxy.bad_url": "`env | grep -i _proxy`: is each value a full http:// URL?",
+    "proxy.unreachable": "`env | grep -i _proxy` and the settings' env block: is a proxy set, "
+                         "and does `runbooks doctor` reach it? (refused at the proxy, not the API)",
+    "proxy.auth_required": "Does the proxy answer 407? `runbooks doctor` shows the proxy's "
+                           "answer; NTLM/Kerberos proxies need a local auth proxy.",
+    "proxy.rejected": "Does the proxy answer 403 to CONNECT api.anthropic.com:443? `runbooks "
+                      "doctor` shows the proxy's answer.",
+    "proxy.bypassed": "Is api.anthropic.com (or `*`) in NO_PROXY while this network only "
+                      "reaches out through the proxy? (`runbooks doctor`)",
+    "proxy.shadowed": "Is a lowercase https_proxy set in the shell next to a settings "
+                      "HTTPS_PROXY? (`runbooks doctor` shows which one the client uses)",
+    "http.not_api": "What answers? `curl -i $ANTHROPIC_BASE_URL/v1/messages`: an HTML page, a "
+                    "login portal or a 404 is not the API (check ANTHROPIC_BASE_URL).",
+    "http.first_byte_timeout": "Connected but no answer: does `runbooks doctor` connect and "
+                               "then wait? A gateway or proxy in between is the usual holder.",
+    "http.stream_stall": "Did the answer start and then stop? Does it happen only on long "
+                         "answers? (`runbooks doctor --live` streams one)",
+    "http.stream_buffered": "Does a streamed answer arrive all at once at the end? A proxy or "
+                            "gateway that buffers text/event-stream (`runbooks doctor --live`)",
+    "http.server_error": "Is status.claude.com reporting an incident? A 5xx from a gateway "
+                         "names the gateway (its HTML title or JSON).",
+    "http.edge_blocked": "Is the 403 an HTML page (Cloudflare, \"Access denied\", \"Just a "
+                         "moment...\")? Then the network or IP is blocked, not the key: try "
+                         "another network or VPN exit.",
+    "auth.missing": "`claude /status` (or `runbooks run auth`): is any credential configured?",
+    "auth.malformed": "`runbooks run auth`: does the key have quotes, spaces, a newline or a "
+                      "wrong prefix?",
+    "auth.invalid": "`runbooks run auth`: does the API reject this exact key? Is a stale "
+                    "ANTHROPIC_API_KEY set in the shell?",
+    "auth.expired": "Does the message say the OAuth token has expired? Sign in again with "
+                    "/login.",
+    "auth.forbidden": "Does the key's workspace allow this model? (403 permission_error, not a "
+                      "CDN's HTML page)",
+    "auth.conflict": "`echo ${ANTHROPIC_API_KEY:+set}`: is a key set while you meant to use "
+                     "your subscription login? `claude /status` shows which one is used.",
+    "auth.helper_failed": "Run the apiKeyHelper command by hand: does it exit 0 and print only "
+                          "the key?",
+    "auth.billing": "Console → Plans & Billing: is there credit? On a subscription, is a stray "
+                    "ANTHROPIC_API_KEY making the client bill the API instead?",
+    "auth.login_failed": "Does the browser login finish? Can this machine reach "
+                         "platform.claude.com and claude.ai (`runbooks doctor --hosts`)?",
+    "ratelimit.exceeded": "Does the 429 carry retry-after? (`runbooks run rate-limits`)",
+    "ratelimit.spend_cap": "Console → Limits: is the spend limit reached? (429 or 400 with no "
+                           "retry-after)",
+    "ratelimit.subscription": "Does the message give a reset time? A plan's usage limit resets "
+                              "at that time; `/status` shows the plan.",
+    "overloaded": "Is it 529 overloaded_error? That is Anthropic's load: status.claude.com.",
+    "model.unavailable": "Does the provider or gateway know this model name? Check "
+                         "ANTHROPIC_MODEL / --model and the gateway's model list.",
+    "gateway.upstream": "The gateway or relay names its own failure: check its logs or status "
+                        "and its upstream accounts; `runbooks doctor --base-url` reaches it?",
+    "install.download_failed": "Can this machine reach downloads.claude.ai (and "
+                               "storage.googleapis.com) through its proxy? `curl -I "
+                               "https://downloads.claude.ai`",
+    "region.unsupported": "Does the same fail through a proxy or TLS-inspecting network? This "
+                          "message is also printed for proxy and TLS failures: run `runbooks "
+                          "doctor` first.",
+    "config.timeout_too_low": "`echo $API_TIMEOUT_MS`: milliseconds, under 60000?",
+    "config.timeout_invalid": "`echo $API_TIMEOUT_MS`: a plain number of milliseconds?",
+    "config.timeout_disabled": "`echo $API_TIMEOUT_MS`: 0, negative, hex or above 2147483647?",
+    "config.ca_file_invalid": "`head -1 \"$NODE_EXTRA_CA_CERTS\"`: a readable PEM file "
+                              "(-----BEGIN CERTIFICATE-----)?",
+    "config.settings_invalid": "`runbooks run debugging`: which settings file does not parse?",
+    "status.incident": "status.claude.com: is there an incident now?",
+    "status.unreachable": "Can this machine open status.claude.com?",
+    "network.intermittent": "Does it fail only sometimes? `runbooks doctor --samples 20` "
+                            "names the failing phase and rate.",
+}
+
+#: Connection-relevant changes by client version (the public changelog; facts §7), with the
+#: causes each one bears on: triage tells a paste from an older client what changed since.
+CHANGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("1.0.93", "NO_PROXY is honoured", ("proxy.bypassed",)),
+    ("2.1.33", ("connection errors name their cause (ECONNREFUSED, SSL) instead of "
+     "\"Connection error.\""), ("tcp.refused", "tcp.timeout", "dns.nxdomain", "tcp.reset",
+                              "tls.untrusted_issuer")),
+    ("2.1.84", "CLAUDE_STREAM_IDLE_TIMEOUT_MS sets the stream idle timeout",
+     ("http.stream_stall", "http.stream_buffered")),
+    ("2.1.85", "a persistent ECONNRESET gets a fresh TCP connection on retry",
+     ("tcp.reset", "ipv6.broken")),
+    ("2.1.101", ("the OS certificate store is trusted by default (CLAUDE_CODE_CERT_STORE="
+     "bundled opts out), and API_TIMEOUT_MS is no longer overridden by a 5-minute limit"),
+     ("tls.untrusted_issuer", "config.timeout_too_low", "http.first_byte_timeout")),
+    ("2.1.105", "a stalled stream aborts after 5 minutes and is retried without streaming",
+     ("http.stream_stall",)),
+    ("2.1.117", "NO_PROXY works under the native (Bun) client", ("proxy.bypassed",)),
+    ("2.1.126", ("login works on slow, proxied and IPv6-only networks; a paste-code login for "
+     "WSL2 and SSH"), ("auth.login_failed",)),
+    ("2.1.144", "start-up no longer hangs 75 s when api.anthropic.com is unreachable",
+     ("tcp.timeout", "dns.timeout")),
+    ("2.1.198", "an ECONNRESET mid-answer is retried with backoff", ("tcp.reset",
+                                                                       "http.stream_stall")),
+    ("2.1.199", "certificate failures are no longer retried (they fail fast with a hint)",
+     ("tls.untrusted_issuer", "tls.expired", "tls.hostname_mismatch")),
+    ("2.1.214", "\"Socket is closed\" is retried, and a stale keep-alive pool dropped",
+     ("http.stream_stall", "tcp.reset")),
+    ("2.1.222", "the start-up connectivity check goes through the proxy",
+     ("proxy.unreachable", "proxy.rejected", "tcp.timeout")),
+    ("2.1.227", ("connection errors are worded as guidance (\"Connection refused — a firewall "
+     "or proxy may be blocking it\")"), ("tcp.refused", "proxy.unreachable")),
+    ("2.1.238", "a proxy's refusal is named; --proxy-authorization-command",
+     ("proxy.rejected", "proxy.auth_required")),
+)
+
+
+def _c(code, title, page, runbook, fix, *signatures: str | Sig) -> Cause:
+    sigs = tuple(s if isinstance(s, Sig) else Sig(s) for s in signatures)
+    return Cause(code, title, page, runbook, fix, sigs, CHECKS.get(code, ""))
 
 
 _NET, _PROXY, _AUTH, _TIME, _RATE, _DEBUG = (
@@ -225,7 +377,8 @@ CAUSES: dict[str, Cause] = {
            "from `claude setup-token` does not renew: make a new one with `claude "
            "setup-token`, or unset it to use the /login.",
            # the API's message; v2.1.332 tells it from other 401s by these words
-           "OAuth token has expired", "OAuth access token has expired"),
+           Sig("OAuth token has expired", weight=24), Sig("OAuth access token has expired",
+                                                          weight=24)),
         _c("auth.forbidden", "The credential lacks permission (403)", _AUTH, "auth",
            "The key's workspace or organisation may not use this model or endpoint.",
            "permission_error", "API Error: 403"),
@@ -269,6 +422,53 @@ CAUSES: dict[str, Cause] = {
            "Nothing to fix locally: follow https://status.claude.com."),
         _c("status.unreachable", "The status page cannot be reached", _RATE, "rate-limits",
            "Informational: the status page itself is blocked or down from here."),
+        _c("http.edge_blocked", "A CDN or firewall in front of the API blocks this network",
+           _NET, "network",
+           "The answer is a CDN's or WAF's page (403 Access denied, a \"Just a moment...\" "
+           "challenge, \"Edge IP Restricted\"), not the API's: the IP or network is blocked. "
+           "Try another network or VPN exit; through a relay, ask its operator.",
+           Sig("<!DOCTYPE html>", also=("403",)), "Edge IP Restricted", "Just a moment...",
+           "Attention Required! | Cloudflare", "cf-chl", "error code: 1020"),
+        _c("auth.login_failed", "The /login flow cannot complete", _AUTH, "auth",
+           "The browser login or its token exchange does not reach Anthropic: allow "
+           "claude.ai, platform.claude.com and console.anthropic.com through the proxy; on WSL2 "
+           "or SSH paste the code by hand (v2.1.126 and later).",
+           Sig("platform.claude.com", also=("oauth",)), Sig("console.anthropic.com",
+                                                            also=("oauth",)),
+           "OAuth error", "Login failed", "Invalid code", "token exchange failed"),
+        _c("ratelimit.subscription", "A plan's usage limit is reached", _RATE, "rate-limits",
+           "Your Pro/Max plan's limit resets at the time shown: wait, or switch to an API key "
+           "(usage is billed) with /login.",
+           Sig("Claude AI usage limit reached", seen="1.0.x (issue threads)",
+               note="\"Claude AI usage limit reached|<time>\" is how 1.0.x clients report a "
+                    "plan's usage limit; newer ones say \"You've hit your limit · resets …\"."),
+           "You've hit your limit", "usage limit reached", "5-hour limit reached",
+           "weekly limit reached"),
+        _c("model.unavailable", "The model is unknown to or not allowed by the provider",
+           _AUTH, "auth",
+           "Use a model name the provider or gateway offers: check ANTHROPIC_MODEL, "
+           "ANTHROPIC_SMALL_FAST_MODEL and --model against its model list.",
+           Sig("not_found_error", also=("model",)), "model not found", "model_not_found",
+           "There's an issue with the selected model", "Invalid model name",
+           "does not support model", "unknown model"),
+        _c("gateway.upstream", "A gateway or relay reports a failure of its own upstream",
+           _RATE, "rate-limits",
+           "The gateway answered, but its upstream (accounts, keys, the model provider) "
+           "failed: check the gateway's logs, accounts and status, not this machine.",
+           "No deployments available", "no available accounts", "No available", "upstream_error",
+           "litellm.", "new_api_error", "one_api_error", "bad_response_status_code"),
+        _c("install.download_failed", "The installer or updater cannot download Claude Code",
+           _NET, "network",
+           "Allow downloads.claude.ai and storage.googleapis.com (the native installer and "
+           "auto-updater) through the proxy, and trust its CA for them too.",
+           "downloads.claude.ai", "storage.googleapis.com", "Failed to fetch version",
+           "Auto-update failed", "Failed to install"),
+        _c("region.unsupported", "The service is not offered in this country or region",
+           _NET, "network",
+           "Claude is offered in supported countries only; but this message is also printed "
+           "for proxy and TLS failures: run `runbooks doctor` before believing it.",
+           "not be available in your country", "unsupported_country_region_territory",
+           "Unsupported region", "not available in your region"),
         _c("network.intermittent", "Some attempts fail while others succeed", _TIME, "timeouts",
            "The path fails now and then: the report names the failing phase; compare "
            "networks (VPN on/off, Wi-Fi/wired) and see the page for that phase."),
@@ -333,52 +533,3 @@ def doc_url(code: str) -> str:
     """Where the site explains ``code``: the site's address + page + ``#code``."""
     c = cause(code)
     return f"{site_url()}{c.page.removesuffix('.md')}/#{c.anchor}"
-
-
-def match_message(text: str) -> list[Cause]:
-    """Causes whose known error-message signatures occur in ``text`` (case-insensitive),
-    best first: the cause with the longest (most specific) matching signature leads, then
-    the one with more matches; ties keep the catalogue's order. A cause code given on its
-    own (from a report, say) is that cause."""
-    code = text.strip()
-    if code in CAUSES:
-        return [CAUSES[code]]
-    low = text.lower()
-    scored = []
-    for i, c in enumerate(CAUSES.values()):
-        hits = [len(s) for s in c.signatures if _occurs(s.lower(), low)]
-        if hits:
-            scored.append((-max(hits), -len(hits), i, c))
-    ranked = [c for *_, c in sorted(scored, key=lambda t: t[:3])]
-    return _quoted_timeout(text, ranked)
-
-
-_QUOTED_TIMEOUT = re.compile(r"API_TIMEOUT_MS above (\d+)")
-#: How a timeout message's quoted API_TIMEOUT_MS reorders the timeout causes: a tiny value
-#: is a unit mistake or a number the client read leniently ("10min" is 10); a value under a
-#: minute is too low whatever the network; a larger one points at the network or the server.
-_TIMEOUT_ORDER = [
-    (1_000, ("config.timeout_invalid", "config.timeout_too_low", "http.first_byte_timeout",
-             "tcp.timeout")),
-    (60_000, ("config.timeout_too_low", "tcp.timeout", "http.first_byte_timeout",
-              "config.timeout_invalid")),
-    (None, ("http.first_byte_timeout", "tcp.timeout", "config.timeout_too_low")),
-]
-
-
-def _quoted_timeout(text: str, ranked: list[Cause]) -> list[Cause]:
-    """Claude Code's timeout message quotes the API_TIMEOUT_MS it used: read the number."""
-    m = _QUOTED_TIMEOUT.search(text)
-    if not m:
-        return ranked
-    quoted = int(m.group(1))
-    order = next(o for limit, o in _TIMEOUT_ORDER if limit is None or quoted < limit)
-    lead = [CAUSES[code] for code in order]
-    return lead + [c for c in ranked if c.code not in order]
-
-
-def _occurs(signature: str, text: str) -> bool:
-    """A signature occurs in text; a bare status code only as a word ("529", not "15291")."""
-    if signature.isdigit():
-        return re.search(rf"(?<![\w.]){signature}(?![\w.])", text) is not None
-    return signature in text

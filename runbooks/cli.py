@@ -446,8 +446,9 @@ def _triage_text(args: argparse.Namespace) -> str:
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
-    from .causes import doc_url, match_message
+    from .causes import doc_url
     from .runner.execute import NOTEBOOK_DIR
+    from .triage import match_message
 
     if not args.message and args.file is None and args.json_value is not None:
         # `triage --json "message"` / `triage --json -`, from when --json took no value: with

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
-from .causes import match_message
 from .errors import UsageError
+from .triage import match_message
 
 __all__ = ["RETRYABLE", "Decision", "backoff", "decide", "run_with_retries"]
 

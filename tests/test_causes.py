@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runbooks.causes import CAUSES, PAGES, doc_url, match_message
+from runbooks.causes import CAUSES, PAGES, doc_url
+from runbooks.triage import match_message
 
 ROOT = Path(__file__).resolve().parent.parent
 

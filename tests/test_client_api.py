@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import CLEARED, CLEARED_PREFIXES, ROOT
 
-from runbooks.causes import CAUSES, match_message
+from runbooks.causes import CAUSES
 from runbooks.client import settings
 from runbooks.client.client_env import (
     ClientNumber,
@@ -39,6 +39,7 @@ from runbooks.client.credentials import (
 from runbooks.lab import LAB_API_KEY, SCENARIOS, start
 from runbooks.lab.api import LAB_REPLY, FakeAPI
 from runbooks.lab.api_scenarios import API_SCENARIOS
+from runbooks.triage import match_message
 
 client = pytest.mark.client
 #: the module fixtures run every row in batches once: keep the module on one worker

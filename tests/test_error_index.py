@@ -10,9 +10,10 @@ import re
 import pytest
 from conftest import ROOT
 
-from runbooks.causes import CAUSES, MESSAGES, PAGES, match_message
+from runbooks.causes import CAUSES, MESSAGES, PAGES
 from runbooks.site.examples import DOCTOR_SCENARIOS, EXAMPLES_DIR, FINDINGS_DIR, findings_excerpt
 from runbooks.site.hooks import error_index, index_entries, index_messages, timeout_bands
+from runbooks.triage import match_message
 
 
 def _codes(text: str) -> list[str]:

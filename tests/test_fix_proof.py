@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env
 
-from runbooks.causes import match_message
 from runbooks.lab import SCENARIOS
 from runbooks.lab.api import LAB_REPLY
 from runbooks.lab.scenarios import CLIENT_TIMEOUT_MS
 from runbooks.site.examples import fix_facts
+from runbooks.triage import match_message
 
 FAST_MS = "1500"  # the client's black-hole rows wait this long, not the lab's 5000
 

@@ -30,9 +30,9 @@ from clientrecords import (
 )
 from conftest import clean_subprocess_env
 
-from runbooks.causes import match_message
 from runbooks.lab import start
 from runbooks.records.history import folder_for
+from runbooks.triage import match_message
 
 pytestmark = pytest.mark.client
 

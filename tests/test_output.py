@@ -242,7 +242,7 @@ EXPIRED = ('API Error: 401 {"type":"error","error":{"type":"authentication_error
 
 def test_an_expired_oauth_token_is_told_to_log_in_again(capsys):
     """Before: triage led with auth.invalid, "create a new one in the Console"."""
-    from runbooks.causes import match_message
+    from runbooks.triage import match_message
 
     first = match_message(EXPIRED)[0]
     assert first.code == "auth.expired"

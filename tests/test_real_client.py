@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import clean_subprocess_env
 
-from runbooks.causes import match_message
 from runbooks.lab.api import LAB_REPLY
+from runbooks.triage import match_message
 
 pytestmark = pytest.mark.client
 

@@ -383,8 +383,8 @@ class _Index(HTMLParser):
 def test_error_index_shows_each_message_once_with_its_ranked_causes(site):
     """One entry per message users see (no duplicate, none under two entries, no fragment),
     its causes as triage ranks them, each linking to the anchor that explains it."""
-    from runbooks.causes import match_message
     from runbooks.site.hooks import index_messages
+    from runbooks.triage import match_message
 
     parser = _Index()
     parser.feed(_html(site, "errors"))

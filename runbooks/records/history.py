@@ -352,13 +352,13 @@ def rank_causes(text: str, code: str | None = None, status: int | None = None,
                 error_type: str | None = None, ssl: bool | None = None,
                 shown: bool = True) -> list[str]:
     """Cause codes for one recorded failure, best first: the text through
-    :func:`runbooks.causes.match_message` (the ``triage`` catalogue), with the record's own
+    :func:`runbooks.triage.match_message` (the ``triage`` catalogue), with the record's own
     hints added the way Node and the API spell them (``connect ECONNREFUSED``, the API's
     error type for the status); a certificate error (``isSSLError``) puts the TLS causes
     first. ``shown``: the text is a message as the client prints it, where a retried
     attempt's text gets the ``API Error:`` the final message starts with (so both rank
     alike)."""
-    from ..causes import match_message
+    from ..triage import match_message
 
     parts = [text if not shown or text.startswith("API Error") or not text
              else f"API Error: {text}"]

@@ -30,17 +30,14 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-from runbooks.causes import (
-    _TIMEOUT_ORDER,
-    CAUSES,
-    MESSAGES,
-    PAGES,
-    SITE_URL,
-    Cause,
-    _occurs,
-    match_message,
-    site_url,
-)
+from runbooks.causes import CAUSES, MESSAGES, PAGES, SITE_URL, Cause, site_url
+from runbooks.triage import TIMEOUT_ORDER, match_message, normalise, occurs
+
+
+def _occurs(part: str, text: str) -> bool:
+    """``part`` occurs in ``text`` as triage reads both."""
+    t = normalise(text)
+    return occurs(normalise(part), t, t.replace(" ", ""))
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 log = logging.getLogger("mkdocs.hooks.runbooks")
@@ -121,22 +118,22 @@ def index_messages() -> list[str]:
             out.append(text)
     whole = {m.lower() for m in MESSAGES}
     alone = [m for m in out if m.lower() in whole
-             or not any(_occurs(m.lower(), w) for w in whole)]
+             or not any(_occurs(m, w) for w in whole)]
     codes = {m: [c.code for c in match_message(m)] for m in alone}
     return [m for m in alone if m.lower() in whole or not any(
-        t != m and t.lower() not in whole and _occurs(m.lower(), t.lower()) and codes[t] == codes[m]
+        t != m and t.lower() not in whole and _occurs(m, t) and codes[t] == codes[m]
         for t in alone)]
 
 
-#: ``… set API_TIMEOUT_MS above N.``: triage orders its causes by the N quoted (runbooks.causes
-#: ``_TIMEOUT_ORDER``); the index shows each range of N with its order.
+#: ``… set API_TIMEOUT_MS above N.``: triage orders its causes by the N quoted (runbooks.triage
+#: ``TIMEOUT_ORDER``); the index shows each range of N with its order.
 _QUOTES_TIMEOUT = "API_TIMEOUT_MS above N"
 
 
 def timeout_bands(message: str) -> list[tuple[str, list[Cause]]]:
     """For a message quoting ``API_TIMEOUT_MS above N``: each range of N, and its causes."""
     out, low = [], 0
-    for limit, _ in _TIMEOUT_ORDER:
+    for limit, _ in TIMEOUT_ORDER:
         n = limit - 1 if limit else max(low, 600_000)
         label = (f"N of {low} or more" if not limit else f"N below {limit}" if not low
                  else f"N from {low} to {limit - 1}")

@@ -1,0 +1,270 @@
+"""From a pasted message to its causes, ranked: what ``runbooks triage`` and the site's
+"paste your error" box both do.
+
+Real pastes are not the clean line a client prints in a lab: they come wrapped in retry lines
+and tree markers (``⎿  API Error (Connection error.) · Retrying in 4 seconds… (attempt 4/10)``),
+inside JSON bodies escaped once or twice by a ``/bug`` report, as whole HTML pages from a CDN,
+split across lines by the terminal, from clients of every version. So a paste is first
+*normalised* (:func:`normalise`), then every *rule* that occurs in it adds its weight to the
+causes it points to (:func:`rank`).
+
+- **Normalising**: escapes (``\\n``, ``\\"``, ``\\u00b7``, at any depth) and HTML entities
+  decoded; an HTML page's tags, scripts and styles dropped (its ``<title>`` text kept) and
+  the page marked ``<!doctype html>``; tree markers and box lines dropped; dashes, quotes and spaces
+  made plain; lower case; runs of white space one space.
+- **A rule** is a signature of the catalogue (:data:`runbooks.causes.CAUSES`): one or more
+  parts that must all occur, and for each cause it points to, a weight. A part that is one
+  token (``ECONNRESET``, ``529``, ``permission_error``) occurs only as a whole word; a longer
+  part also occurs across a terminal's line wrap (white space ignored).
+- **Ranking**: of the rules that occur, a rule whose text is part of another of the same
+  cause's (``ECONNREFUSED`` in the whole refused message) is left out; a cause's best rule
+  ranks it (its weight), then the sum of its rules' weights (more evidence); ties keep the
+  catalogue's order.
+  A timeout message that quotes ``API_TIMEOUT_MS above N`` is then ordered by ``N``.
+
+The site's box runs the same steps in JavaScript (``docs/javascripts/triage.js``) from
+:func:`data` (written to ``triage.json`` by the site's build); a browser test runs both on
+the whole field corpus (``tests/fixtures/field/``) and requires the same top three.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .causes import CAUSES, CHANGES, Cause, Sig
+
+__all__ = ["Ranked", "Triage", "client_version", "data", "match_message", "normalise", "rank",
+           "rules"]
+
+#: The most of a paste that is read (a whole debug log fits; the CLI caps its input too).
+CAP = 1 << 20
+
+_ESC_U = re.compile(r"\\+u([0-9a-fA-F]{4})")
+_ESC_WS = re.compile(r"\\+[nrt]")
+_ESC_CHAR = re.compile(r"\\+([\"'/])")
+_ENTITIES = (("&quot;", '"'), ("&#34;", '"'), ("&#39;", "'"), ("&#x27;", "'"), ("&apos;", "'"),
+             ("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&middot;", "·"),
+             ("&mdash;", "—"), ("&ndash;", "–"), ("&hellip;", "…"), ("&amp;", "&"))
+_HTML = re.compile(r"<(?:!doctype\s+html|html[\s>]|head>|body[\s>]|title>)", re.IGNORECASE)
+_BLOCKS = re.compile(r"<(script|style)\b[^>]*>[\s\S]*?</\1\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<[a-zA-Z!/][^<>]{0,2000}>")
+#: Tree markers, spinners and box lines the terminal draws around a message.
+_MARKS = re.compile("[⎿●✻✶✳✢✽✺⏺⎯│┃┆╎╭╮╰╯─━═⋯▐▛▜▌▝▘█]")
+_PLAIN = (("—", "-"), ("–", "-"), ("‐", "-"), ("‑", "-"), ("‒", "-"), ("−", "-"),
+          ("“", '"'), ("”", '"'), ("„", '"'), ("‘", "'"), ("’", "'"), ("′", "'"))
+_SPACE = re.compile("[ \t\r\n\f\v\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+")
+_TOKEN = re.compile(r"[a-z0-9_]+")
+#: What a paste that holds an HTML page starts with once normalised (its tags are gone).
+HTML_MARK = "<!doctype html>"
+#: A part this long (white space removed) also occurs where a terminal wrapped it.
+SQUASH_MIN = 10
+
+
+def normalise(text: str) -> str:
+    """A paste as the rules read it (see the module's docstring); the JavaScript twin in
+    ``docs/javascripts/triage.js`` must give the same string for the same text."""
+    t = text[:CAP]
+    t = _ESC_U.sub(lambda m: chr(int(m.group(1), 16)), t)
+    t = _ESC_WS.sub(" ", t)
+    t = _ESC_CHAR.sub(lambda m: m.group(1), t)
+    for entity, char in _ENTITIES:
+        t = t.replace(entity, char)
+    html = _HTML.search(t) is not None
+    if html:
+        t = HTML_MARK + " " + _TAG.sub(" ", _BLOCKS.sub(" ", t))
+    t = _MARKS.sub(" ", t)
+    for fancy, plain in _PLAIN:
+        t = t.replace(fancy, plain)
+    return _SPACE.sub(" ", t.lower()).strip()
+
+
+def _squash(t: str) -> str:
+    return t.replace(" ", "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One signature as matched: its normalised parts, and the weight it adds to each cause
+    it points to (the catalogue's order kept)."""
+
+    text: str  # the first part as the catalogue writes it (for display)
+    parts: tuple[str, ...]  # normalised; all must occur
+    causes: dict[str, int]
+    seen: str = ""
+    note: str = ""
+
+
+def _weight(sig: Sig) -> int:
+    return sig.weight if sig.weight is not None else 10 + min(len(sig.text), 80) // 8
+
+
+def rules() -> list[Rule]:
+    """Every signature of the catalogue as one rule; the same text under several causes is one
+    rule pointing to each (in the catalogue's order)."""
+    by_key: dict[tuple[str, ...], Rule] = {}
+    for c in CAUSES.values():
+        for sig in c.sigs:
+            parts = tuple(normalise(p) for p in (sig.text, *sig.also))
+            rule = by_key.get(parts)
+            if rule is None:
+                rule = by_key[parts] = Rule(sig.text, parts, {}, sig.seen, sig.note)
+            rule.causes.setdefault(c.code, _weight(sig))
+    return list(by_key.values())
+
+
+_RULES: list[Rule] | None = None
+
+
+def _rules() -> list[Rule]:
+    global _RULES
+    if _RULES is None:
+        _RULES = rules()
+    return _RULES
+
+
+def _is_word_char(ch: str) -> bool:
+    return ("a" <= ch <= "z") or ("0" <= ch <= "9") or ch == "_"
+
+
+def occurs(part: str, text: str, squashed: str) -> bool:
+    """A normalised part occurs in a normalised text: a single token as a whole word; a longer
+    part as it is, or (from :data:`SQUASH_MIN` characters on) with white space ignored."""
+    if _TOKEN.fullmatch(part):
+        start = text.find(part)
+        while start != -1:
+            end = start + len(part)
+            if (start == 0 or not _is_word_char(text[start - 1])) and \
+                    (end == len(text) or not _is_word_char(text[end])):
+                return True
+            start = text.find(part, start + 1)
+        return False
+    if part in text:
+        return True
+    flat = _squash(part)
+    return len(flat) >= SQUASH_MIN and flat in squashed
+
+
+@dataclass
+class Ranked:
+    """One cause that fits, with its score and the rules that gave it."""
+
+    cause: Cause
+    best: int  # the weight of its best rule
+    score: int  # the sum of its rules' weights
+    matched: list[Rule] = field(default_factory=list)
+
+
+@dataclass
+class Triage:
+    """What a paste says: the causes that fit, best first; the client version it names; notes
+    on older wordings and on what changed since that version."""
+
+    ranked: list[Ranked]
+    version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def causes(self) -> list[Cause]:
+        return [r.cause for r in self.ranked]
+
+
+_QUOTED_TIMEOUT = re.compile(r"api_timeout_ms above (\d+)")
+#: How a timeout message's quoted API_TIMEOUT_MS reorders the timeout causes: a tiny value
+#: is a unit mistake or a number the client read leniently ("10min" is 10); a value under a
+#: minute is too low whatever the network; a larger one points at the network or the server.
+TIMEOUT_ORDER = [
+    (1_000, ("config.timeout_invalid", "config.timeout_too_low", "http.first_byte_timeout",
+             "tcp.timeout")),
+    (60_000, ("config.timeout_too_low", "tcp.timeout", "http.first_byte_timeout",
+              "config.timeout_invalid")),
+    (None, ("http.first_byte_timeout", "tcp.timeout", "config.timeout_too_low")),
+]
+
+_VERSION = re.compile(
+    r"(?:claude[ -]code(?:[ /@]|\s+version\s*|\s+v)|\"version\"\s*:\s*\"|version:\s*|"
+    r"claude\s+v|@anthropic-ai/claude-code@)v?(\d+\.\d+\.\d+)")
+
+
+def client_version(text: str) -> str | None:
+    """The Claude Code version a paste names (``Claude Code v1.0.35``, ``"version":
+    "2.0.14"``, ``claude-code@2.1.227``), if any: the first one."""
+    m = _VERSION.search(normalise(text))
+    return m.group(1) if m else None
+
+
+def _vkey(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def rank(text: str) -> Triage:
+    """The causes that fit ``text``, best first (see the module's docstring). A cause code
+    given on its own (from a report, say) is that cause."""
+    code = text.strip()
+    if code in CAUSES:
+        return Triage([Ranked(CAUSES[code], 0, 0)])
+    norm = normalise(text)
+    squashed = _squash(norm)
+    hit = [r for r in _rules() if all(occurs(p, norm, squashed) for p in r.parts)]
+    order = list(CAUSES)
+    found: dict[str, Ranked] = {}
+    for r in hit:
+        for c in r.causes:
+            found.setdefault(c, Ranked(CAUSES[c], 0, 0)).matched.append(r)
+    for item in found.values():
+        mine = item.matched
+        kept = [r for r in mine
+                if not any(o is not r and r.parts[0] != o.parts[0] and r.parts[0] in o.parts[0]
+                           for o in mine)]
+        item.matched = kept
+        weights = [r.causes[item.cause.code] for r in kept]
+        item.best, item.score = max(weights), sum(weights)
+    ranked = sorted(found.values(),
+                    key=lambda i: (-i.best, -i.score, order.index(i.cause.code)))
+    m = _QUOTED_TIMEOUT.search(norm)
+    if m:
+        quoted = int(m.group(1))
+        lead_codes = next(o for limit, o in TIMEOUT_ORDER if limit is None or quoted < limit)
+        lead = [found.get(c) or Ranked(CAUSES[c], 0, 0) for c in lead_codes]
+        ranked = lead + [r for r in ranked if r.cause.code not in lead_codes]
+    version = client_version(text)
+    return Triage(ranked, version, _notes(ranked, version))
+
+
+def _notes(ranked: list[Ranked], version: str | None) -> list[str]:
+    """An older wording's note, once each; then, for a paste that names its client version,
+    what changed since that version for the leading causes."""
+    out: list[str] = []
+    for item in ranked[:3]:
+        for r in item.matched:
+            if r.note and r.note not in out:
+                out.append(r.note)
+    if version:
+        lead = {i.cause.code for i in ranked[:3]}
+        for v, text, codes in CHANGES:
+            if _vkey(v) > _vkey(version) and lead & set(codes):
+                line = f"since {v}: {text}"
+                if line not in out:
+                    out.append(line)
+    return out
+
+
+def match_message(text: str) -> list[Cause]:
+    """The causes that fit ``text``, best first (:func:`rank` without the detail)."""
+    return rank(text).causes
+
+
+def data() -> dict:
+    """Everything the site's box needs to rank exactly as :func:`rank` does: the rules, the
+    causes (title, page, anchor, the question that decides, the fix), the timeout order and
+    the changes by version. Written to ``triage.json`` by the site's build."""
+    return {
+        "squash_min": SQUASH_MIN,
+        "order": list(CAUSES),
+        "causes": {c.code: {"title": c.title, "page": c.page.removesuffix(".md") + "/",
+                            "check": c.check, "fix": c.fix} for c in CAUSES.values()},
+        "rules": [{"text": r.text, "parts": list(r.parts), "causes": r.causes, "seen": r.seen,
+                   "note": r.note} for r in _rules()],
+        "timeout_order": [[limit, list(codes)] for limit, codes in TIMEOUT_ORDER],
+        "changes": [[v, text, list(codes)] for v, text, codes in CHANGES],
+    }
