@@ -179,6 +179,17 @@ CHECKS: dict[str, str] = {
     "config.ca_file_invalid": "`head -1 \"$NODE_EXTRA_CA_CERTS\"`: a readable PEM file "
                               "(-----BEGIN CERTIFICATE-----)?",
     "config.settings_invalid": "`runbooks run debugging`: which settings file does not parse?",
+    "tls.client_store": "Does `curl https://api.anthropic.com` succeed while Claude Code "
+                        "reports a certificate error? Which version (`claude --version`), and "
+                        "is NODE_OPTIONS=--use-system-ca or CLAUDE_CODE_CERT_STORE set?",
+    "proxy.local_not_bypassed": "Is ANTHROPIC_BASE_URL on localhost or 127.0.0.1 while "
+                                "HTTP(S)_PROXY is set and NO_PROXY leaves it out?",
+    "gateway.request_rejected": "Did it start after a Claude Code upgrade? Does the "
+                                "gateway's error name a header, field or role?",
+    "auth.account_disabled": "Does the message say the organisation or account is disabled?",
+    "ratelimit.extra_usage": "Is the model a 1M-context one (`/model`)? Is extra usage on?",
+    "config.provider_override": "`env | grep CLAUDE_CODE_USE_` and the settings files' env "
+                                "blocks: is a provider switch set?",
     "status.incident": "status.claude.com: is there an incident now?",
     "status.unreachable": "Can this machine open status.claude.com?",
     "network.intermittent": "Does it fail only sometimes? `runbooks doctor --samples 20` "
@@ -469,6 +480,40 @@ CAUSES: dict[str, Cause] = {
            "for proxy and TLS failures: run `runbooks doctor` before believing it.",
            "not be available in your country", "unsupported_country_region_territory",
            "Unsupported region", "not available in your region"),
+        _c("tls.client_store", "Claude Code's own CA store rejects a chain the system trusts",
+           _PROXY, "network",
+           "The client builds its own trust store (bundled Mozilla roots, plus the OS store "
+           "since v2.1.101; NODE_EXTRA_CA_CERTS adds to it): upgrade Claude Code, and do not "
+           "replace the bundle (NODE_OPTIONS=--use-system-ca, CLAUDE_CODE_CERT_STORE).",
+           "--use-system-ca", "CLAUDE_CODE_CERT_STORE"),
+        _c("proxy.local_not_bypassed", "A proxy variable sends a local gateway's traffic to "
+           "the proxy", _PROXY, "network",
+           "ANTHROPIC_BASE_URL points at this machine (a router or relay on 127.0.0.1), but "
+           "HTTP(S)_PROXY catches it: add localhost,127.0.0.1 to NO_PROXY.",
+           Sig("127.0.0.1", also=("proxy",), weight=9), Sig("localhost", also=("proxy",),
+                                                             weight=9)),
+        _c("gateway.request_rejected", "A gateway or its provider rejects the request's format",
+           _RATE, "rate-limits",
+           "The gateway does not accept what this client version sends (a new anthropic-beta "
+           "header, a field, a role): upgrade the gateway, or set "
+           "CLAUDE_CODE_DISABLE_EXPERIMENTAL_BETAS=1 where it is the beta header.",
+           "anthropic-beta", "Improperly formed request", "invalid beta flag",
+           "Unexpected value(s)", "invalid role"),
+        _c("auth.account_disabled", "The account or organisation is disabled", _AUTH, "auth",
+           "Anthropic has disabled the organisation or account: nothing on this machine fixes "
+           "it; contact support (through a relay: its upstream account is disabled).",
+           "organization has been disabled", "account has been disabled",
+           "This organization has been disabled"),
+        _c("ratelimit.extra_usage", "The request needs extra usage on the plan", _RATE,
+           "rate-limits",
+           "Long-context (1M) models need extra usage turned on, even on Max: enable it in "
+           "the plan settings, or pick the standard model with /model.",
+           "Extra usage is required", "extra usage"),
+        _c("config.provider_override", "A provider switch sends requests to another backend",
+           _DEBUG, "debugging",
+           "A CLAUDE_CODE_USE_BEDROCK / _VERTEX / _FOUNDRY left in a settings file or the shell "
+           "sends requests to that provider: remove it, or configure that provider fully.",
+           "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY"),
         _c("network.intermittent", "Some attempts fail while others succeed", _TIME, "timeouts",
            "The path fails now and then: the report names the failing phase; compare "
            "networks (VPN on/off, Wi-Fi/wired) and see the page for that phase."),
