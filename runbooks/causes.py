@@ -32,7 +32,7 @@ at one boundary, :mod:`runbooks.probes.classify`::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["CAUSES", "CHANGES", "MESSAGES", "PAGES", "SITE_URL", "Cause", "Sig", "cause",
            "doc_url", "site_url"]
@@ -478,7 +478,7 @@ CAUSES: dict[str, Cause] = {
            _NET, "network",
            "Claude is offered in supported countries only; but this message is also printed "
            "for proxy and TLS failures: run `runbooks doctor` before believing it.",
-           "not be available in your country", "unsupported_country_region_territory",
+           "unsupported_country_region_territory",
            "Unsupported region", "not available in your region"),
         _c("tls.client_store", "Claude Code's own CA store rejects a chain the system trusts",
            _PROXY, "network",
@@ -519,6 +519,215 @@ CAUSES: dict[str, Cause] = {
            "networks (VPN on/off, Wi-Fi/wired) and see the page for that phase."),
     ]
 }
+
+
+def _w(text: str, causes: dict[str, int], also: tuple[str, ...] = (), seen: str = "",
+       note: str = "") -> tuple[str, dict[str, int], tuple[str, ...], str, str]:
+    return (text, causes, also, seen, note)
+
+
+_OLD_CONN = ("\"Connection error.\" is how clients before 2.1.33 reported every connection "
+             "failure (the inner line, e.g. \"TypeError (fetch failed)\", says no more); 2.1.33 "
+             "and later name the cause (ECONNREFUSED, SSL, …).")
+_OLD_BANNER = ("\"Unable to connect to Anthropic services / Failed to connect to "
+               "api.anthropic.com: X\" is the start-up check of 1.x–2.1.x clients; the code after "
+               "the colon is the cause. The country note under it is printed for every failure.")
+_GATEWAY = ("\"check your inference gateway\": newer clients (2.1.x) say this when "
+            "ANTHROPIC_BASE_URL points at a gateway or relay: the error is the gateway's.")
+
+#: Messages from the field (tests/fixtures/field/: what users paste into issue threads) that
+#: point to several causes, with a weight for each: the generic ones (an old client's
+#: "Connection error.", a bare status) rank the causes their threads most often showed, the
+#: specific ones (a gateway's own words, Bun's codes) lead. Merged into CAUSES below.
+FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
+    # -- the old start-up banner and the old generic wording ------------------------------
+    _w("Connection error.", {"tcp.timeout": 8, "network.intermittent": 8, "proxy.unreachable": 7,
+                             "proxy.local_not_bypassed": 6, "status.incident": 5},
+       seen="before 2.1.33", note=_OLD_CONN),
+    _w("connection error", {"tcp.timeout": 7, "network.intermittent": 7, "proxy.unreachable": 6,
+                            "proxy.local_not_bypassed": 6}),
+    _w("fetch failed", {"tcp.timeout": 9, "proxy.unreachable": 8, "gateway.upstream": 7,
+                        "dns.nxdomain": 6}, seen="before 2.1.33 (Node's fetch)"),
+    _w("Unable to connect to Anthropic services", {"tcp.timeout": 8, "tls.untrusted_issuer": 7,
+                                                   "proxy.rejected": 6},
+       seen="1.0.x–2.1.x start-up check", note=_OLD_BANNER),
+    _w("Failed to connect to api.anthropic.com: ERR_BAD_REQUEST",
+       {"region.unsupported": 22, "proxy.rejected": 20, "http.edge_blocked": 18}),
+    _w("ERR_SOCKET_CLOSED", {"proxy.bad_url": 20, "tcp.reset": 18, "tls.handshake_failed": 16}),
+    _w("ERR_INVALID_IP_ADDRESS", {"auth.login_failed": 20, "proxy.bad_url": 18}),
+    _w("Invalid IP address", {"auth.login_failed": 18, "proxy.bad_url": 16}),
+    _w("not be available in your country", {"region.unsupported": 6}),
+    _w("poor internet connection", {"tcp.timeout": 8, "tls.untrusted_issuer": 7,
+                                    "network.intermittent": 7}),
+    _w("Unable to connect to API", {"tcp.timeout": 7, "tcp.refused": 6}),
+    # -- Bun's spellings (the native client) -------------------------------------------------
+    _w("ConnectionRefused", {"tcp.refused": 20, "ipv6.broken": 14, "proxy.unreachable": 12}),
+    _w("FailedToOpenSocket", {"tcp.refused": 18, "dns.nxdomain": 15, "tcp.timeout": 14}),
+    _w("ETIMEOUT", {"dns.timeout": 20}),
+    _w("EREFUSED", {"dns.timeout": 20}),
+    _w("ESERVFAIL", {"dns.timeout": 20}),
+    _w("NameResolutionError", {"dns.nxdomain": 18, "dns.timeout": 17}),
+    _w("UND_ERR_SOCKET", {"tcp.reset": 18, "http.stream_stall": 16}),
+    _w("The socket connection was closed unexpectedly", {"http.stream_stall": 20, "tcp.reset": 19,
+                                                          "network.intermittent": 15}),
+    _w("OAuth error", {"auth.login_failed": 16}),
+    _w("ECONNREFUSED", {"proxy.local_not_bypassed": 6}),
+    # -- TLS, as the guided wording and the runtimes say it ---------------------------------
+    _w("Self-signed certificate detected", {"tls.untrusted_issuer": 24, "tls.client_store": 14}),
+    _w("unable to get issuer certificate", {"tls.untrusted_issuer": 22, "tls.client_store": 14}),
+    _w("UNABLE_TO_GET_ISSUER_CERT", {"tls.untrusted_issuer": 20, "tls.client_store": 15}),
+    _w("unable to verify the first certificate", {"tls.untrusted_issuer": 22,
+                                                  "tls.client_store": 12}),
+    _w("self signed certificate", {"tls.untrusted_issuer": 22, "tls.client_store": 12}),
+    _w("CERTIFICATE_VERIFY_FAILED", {"tls.untrusted_issuer": 20}),
+    _w("unable to get local issuer certificate", {"tls.client_store": 12,
+                                                  "install.download_failed": 6}),
+    _w("SSL certificate has expired", {"tls.expired": 20, "tls.client_store": 18,
+                                       "tls.not_yet_valid": 12}),
+    _w("CERT_HAS_EXPIRED", {"tls.client_store": 15}),
+    _w("SSL certificate error", {"tls.untrusted_issuer": 16, "tls.client_store": 14}),
+    _w("tlsv1 alert", {"tls.handshake_failed": 18}),
+    _w("decode error", {"tls.handshake_failed": 14}),
+    _w("wrong version number", {"tls.handshake_failed": 18, "proxy.bad_url": 14}),
+    # -- the host tells the step: the installer and updater, the login -------------------------
+    _w("Failed to fetch version from", {"install.download_failed": 30}),
+    _w("Installation failed", {"install.download_failed": 22}),
+    _w("Failed to install native update", {"install.download_failed": 26}),
+    _w("claude-code-releases", {"install.download_failed": 20}),
+    _w("Failed to connect to platform.claude.com", {"auth.login_failed": 16,
+                                                    "tls.untrusted_issuer": 14}),
+    _w("Failed to connect to console.anthropic.com", {"auth.login_failed": 16,
+                                                      "tls.untrusted_issuer": 14}),
+    _w("Redirect URI", {"auth.login_failed": 24}),
+    _w("Authorization failed", {"auth.login_failed": 20}),
+    _w("Press Enter to retry", {"auth.login_failed": 12}),
+    # -- the credential ------------------------------------------------------------------------
+    _w("Auth conflict", {"auth.conflict": 30}),
+    _w("Both a token", {"auth.conflict": 26}, also=("API key",)),
+    _w("credit balance", {"auth.billing": 18, "auth.conflict": 16}),
+    _w("Credit balance too low", {"auth.billing": 22, "auth.conflict": 20}),
+    _w("Insufficient credits", {"auth.billing": 20, "gateway.upstream": 12}),
+    _w("insufficient_quota", {"auth.billing": 18, "gateway.upstream": 14}),
+    _w("402", {"auth.billing": 10}),
+    _w("未提供令牌", {"auth.missing": 24}),
+    _w("Missing API key", {"auth.missing": 22}, seen="1.0.x–2.0.x",
+       note="\"Missing API key · Run /login\" is the older wording of \"Not logged in · Please "
+            "run /login\" (v2.1.332)."),
+    _w("Could not resolve authentication method", {"auth.missing": 24}),
+    _w("Could not load credentials from any providers", {"auth.missing": 22,
+                                                         "config.provider_override": 12}),
+    _w("API key not found", {"auth.invalid": 18, "auth.missing": 17}),
+    _w("Invalid bearer token", {"auth.invalid": 20, "auth.expired": 12}),
+    _w("Invalid API key · Please run /login", {"auth.invalid": 22, "auth.conflict": 18,
+                                               "auth.missing": 16},
+       seen="1.0.x–2.0.x", note="\"Invalid API key · Please run /login\" is the older wording "
+       "of \"Invalid API key · Fix external API key\" (v2.1.332)."),
+    _w("Invalid API key", {"auth.invalid": 14, "auth.conflict": 12}),
+    _w("Please run /login", {"auth.invalid": 9, "auth.expired": 8, "auth.missing": 8}),
+    _w("API Error: 401", {"auth.invalid": 12, "auth.expired": 9, "auth.conflict": 8}),
+    _w("proxy server token", {"auth.invalid": 18, "gateway.upstream": 10}),
+    _w("OAuth authentication is currently not supported", {"auth.conflict": 18,
+                                                           "auth.invalid": 16}),
+    _w("disabled Claude subscription access", {"auth.forbidden": 26}),
+    _w("apiKeyHelper did not return a valid value", {"auth.helper_failed": 30}),
+    _w("Error getting API key from apiKeyHelper", {"auth.helper_failed": 30}),
+    _w("apiKeyHelper", {"auth.helper_failed": 12}),
+    _w("Request not allowed", {"region.unsupported": 20, "http.edge_blocked": 16,
+                               "auth.forbidden": 14}),
+    # -- limits --------------------------------------------------------------------------------
+    _w("monthly spend limit", {"ratelimit.spend_cap": 26}),
+    _w("spend limit", {"ratelimit.spend_cap": 20}),
+    _w("usage limits", {"ratelimit.spend_cap": 16, "ratelimit.subscription": 12}),
+    _w("session limit", {"ratelimit.subscription": 22}),
+    _w("resets", {"ratelimit.subscription": 12}, also=("limit",)),
+    _w("Rate limit reached", {"ratelimit.exceeded": 16, "ratelimit.subscription": 14,
+                              "ratelimit.extra_usage": 12}),
+    _w("Resource has been exhausted", {"ratelimit.exceeded": 18, "gateway.upstream": 16}),
+    _w("RESOURCE_EXHAUSTED", {"ratelimit.exceeded": 18, "gateway.upstream": 16}),
+    _w("API Error: 429", {"ratelimit.exceeded": 14, "ratelimit.subscription": 9}),
+    _w("(429", {"ratelimit.exceeded": 14, "gateway.upstream": 9}),
+    _w("model_cooldown", {"gateway.upstream": 24, "ratelimit.exceeded": 16}),
+    _w("cooling down", {"gateway.upstream": 22, "ratelimit.exceeded": 16}),
+    # -- settings ------------------------------------------------------------------------------
+    _w("Settings Error", {"config.settings_invalid": 26}),
+    _w("Invalid or malformed JSON", {"config.settings_invalid": 24}),
+    _w("Files with errors are skipped", {"config.settings_invalid": 26}),
+    _w("Invalid key in record", {"config.settings_invalid": 20}),
+    # -- what answers is not the API -------------------------------------------------------------
+    _w("404 page not found", {"http.not_api": 24, "model.unavailable": 12}),
+    _w("API Error: 404", {"http.not_api": 14, "model.unavailable": 13, "gateway.upstream": 8}),
+    _w("Route /v1/messages", {"http.not_api": 24}),
+    _w("Invalid URL (POST /v1/messages", {"http.not_api": 24}),
+    _w("\"detail\":\"Not Found\"", {"http.not_api": 20}),
+    _w("empty or malformed response", {"http.not_api": 26, "gateway.upstream": 20,
+                                       "http.stream_buffered": 10}),
+    _w("check for a proxy or gateway intercepting the request", {"http.not_api": 20,
+                                                                 "gateway.upstream": 18}),
+    # -- HTML pages: the status on the page decides ------------------------------------------------
+    _w("<!DOCTYPE html>", {"http.server_error": 24}, also=("502",)),
+    _w("<!DOCTYPE html>", {"http.server_error": 24}, also=("503",)),
+    _w("<!DOCTYPE html>", {"http.server_error": 24, "gateway.upstream": 18}, also=("504",)),
+    _w("<!DOCTYPE html>", {"http.server_error": 24, "gateway.upstream": 18}, also=("520",)),
+    _w("<!DOCTYPE html>", {"http.server_error": 24, "gateway.upstream": 18}, also=("522",)),
+    _w("<!DOCTYPE html>", {"http.server_error": 24, "gateway.upstream": 18}, also=("524",)),
+    _w("<!DOCTYPE html>", {"http.edge_blocked": 26, "auth.forbidden": 12}, also=("403",)),
+    _w("Gateway time-out", {"http.server_error": 20, "status.incident": 12}),
+    _w("Bad Gateway", {"http.server_error": 18, "gateway.upstream": 16}),
+    _w("Service Unavailable", {"http.server_error": 18, "overloaded": 12}),
+    _w("Cloudflare", {"http.edge_blocked": 8}),
+    # -- the server's and the gateway's own failures ----------------------------------------------
+    _w("no healthy upstream", {"http.server_error": 22, "status.incident": 18}),
+    _w("upstream connect error", {"http.server_error": 22, "status.incident": 18}),
+    _w("disconnect/reset before headers", {"http.server_error": 20, "status.incident": 16}),
+    _w("Error from provider", {"gateway.upstream": 20, "model.unavailable": 10}),
+    _w("Upstream provider", {"gateway.upstream": 22}),
+    _w("All providers failed", {"gateway.upstream": 24}),
+    _w("All credentials for model", {"gateway.upstream": 24}),
+    _w("上游", {"gateway.upstream": 22}),
+    _w("请求转发失败", {"gateway.upstream": 24}),
+    _w("格式转换错误", {"gateway.upstream": 22, "gateway.request_rejected": 16}),
+    _w("proxy_error", {"gateway.upstream": 18}),
+    _w("error sending request for url", {"gateway.upstream": 20, "tcp.timeout": 12}),
+    _w("status code (no body)", {"gateway.upstream": 20, "http.server_error": 16}),
+    _w("check your inference gateway", {"gateway.upstream": 14}, seen="2.1.x", note=_GATEWAY),
+    _w("stream disconnected before completion", {"gateway.upstream": 22,
+                                                 "http.stream_stall": 18}),
+    _w("internal_server_error", {"http.server_error": 12, "gateway.upstream": 11}),
+    _w("Provider '", {"model.unavailable": 22, "gateway.upstream": 12}, also=("not found",)),
+    _w("model identifier is invalid", {"model.unavailable": 24, "config.provider_override": 14}),
+    _w("No endpoints found", {"gateway.upstream": 20, "model.unavailable": 18}),
+    _w("Bad Request", {"gateway.request_rejected": 14, "model.unavailable": 9}),
+    _w("API Error: 400", {"gateway.request_rejected": 10, "model.unavailable": 9,
+                          "ratelimit.spend_cap": 8}),
+    _w("API Error: 500", {"http.server_error": 12, "gateway.upstream": 10}),
+    _w("API Error: 502", {"gateway.upstream": 14, "http.server_error": 13}),
+    _w("API Error: 503", {"http.server_error": 13, "gateway.upstream": 12, "overloaded": 9}),
+    _w("(503", {"http.server_error": 13, "gateway.upstream": 12}),
+    _w("500 terminated", {"http.stream_stall": 20, "gateway.upstream": 16}),
+    # -- streams -------------------------------------------------------------------------------
+    _w("Stream idle timeout - partial response received", {"http.stream_stall": 28,
+                                                           "http.stream_buffered": 18}),
+    _w("Stream idle timeout - no chunks received", {"http.first_byte_timeout": 28,
+                                                    "http.stream_stall": 20}),
+    _w("Stream idle timeout", {"http.stream_stall": 16, "http.first_byte_timeout": 15}),
+    _w("Request timed out", {"http.first_byte_timeout": 12, "tcp.timeout": 11,
+                             "config.timeout_too_low": 9, "proxy.bad_url": 7}),
+)
+
+
+def _merge(causes: dict[str, Cause]) -> dict[str, Cause]:
+    """The catalogue with :data:`FIELD`'s messages added to each cause they point to."""
+    extra: dict[str, list[Sig]] = {}
+    for text, weights, also, seen, note in FIELD:
+        for code, weight in weights.items():
+            if code not in causes:
+                raise KeyError(f"FIELD names an unknown cause {code!r}")
+            extra.setdefault(code, []).append(Sig(text, also, weight, seen, note))
+    return {code: replace(c, sigs=c.sigs + tuple(extra.get(code, ())))
+            for code, c in causes.items()}
+
+
+CAUSES = _merge(CAUSES)
 
 
 #: What users see, whole, where a signature above is only a part of it: the error index shows

@@ -16,10 +16,10 @@ causes it points to (:func:`rank`).
   parts that must all occur, and for each cause it points to, a weight. A part that is one
   token (``ECONNRESET``, ``529``, ``permission_error``) occurs only as a whole word; a longer
   part also occurs across a terminal's line wrap (white space ignored).
-- **Ranking**: of the rules that occur, a rule whose text is part of another of the same
-  cause's (``ECONNREFUSED`` in the whole refused message) is left out; a cause's best rule
-  ranks it (its weight), then the sum of its rules' weights (more evidence); ties keep the
-  catalogue's order.
+- **Ranking**: a cause's best rule that occurs ranks it (its weight), then the sum of the
+  weights of its rules that occur (more evidence), leaving out of the sum a rule whose text is
+  part of another of the cause's that occurs (``ECONNREFUSED`` in the whole refused message
+  counts once); ties keep the catalogue's order.
   A timeout message that quotes ``API_TIMEOUT_MS above N`` is then ordered by ``N``.
 
 The site's box runs the same steps in JavaScript (``docs/javascripts/triage.js``) from
@@ -100,8 +100,9 @@ def _weight(sig: Sig) -> int:
 
 
 def rules() -> list[Rule]:
-    """Every signature of the catalogue as one rule; the same text under several causes is one
-    rule pointing to each (in the catalogue's order)."""
+    """Every signature of the catalogue as one rule; the same parts under several causes are
+    one rule pointing to each (in the catalogue's order), a cause given the same parts twice
+    keeping the higher weight."""
     by_key: dict[tuple[str, ...], Rule] = {}
     for c in CAUSES.values():
         for sig in c.sigs:
@@ -109,7 +110,7 @@ def rules() -> list[Rule]:
             rule = by_key.get(parts)
             if rule is None:
                 rule = by_key[parts] = Rule(sig.text, parts, {}, sig.seen, sig.note)
-            rule.causes.setdefault(c.code, _weight(sig))
+            rule.causes[c.code] = max(rule.causes.get(c.code, 0), _weight(sig))
     return list(by_key.values())
 
 
@@ -217,8 +218,8 @@ def rank(text: str) -> Triage:
                 if not any(o is not r and r.parts[0] != o.parts[0] and r.parts[0] in o.parts[0]
                            for o in mine)]
         item.matched = kept
-        weights = [r.causes[item.cause.code] for r in kept]
-        item.best, item.score = max(weights), sum(weights)
+        item.best = max(r.causes[item.cause.code] for r in mine)
+        item.score = sum(r.causes[item.cause.code] for r in kept)
     ranked = sorted(found.values(),
                     key=lambda i: (-i.best, -i.score, order.index(i.cause.code)))
     m = _QUOTED_TIMEOUT.search(norm)
