@@ -345,7 +345,10 @@ def test_the_client_sends_the_headers_we_predict(credential_runs, row):
 
 # -- (c) what the client prints against each API fault --------------------------------------------
 MESSAGE_SCENARIOS = [s.name for s in API_SCENARIOS if s.client_message] + [
-    "ratelimited", "spend-cap", "overloaded", "server-error"]
+    "ratelimited", "spend-cap", "overloaded", "server-error", "tls-wrong-host",
+    "captive-portal"]
+#: Scenarios whose client message points at one cause: triage must name it first.
+NAMED_FIRST = {"tls-wrong-host": "tls.hostname_mismatch", "captive-portal": "http.not_api"}
 
 
 def needs_signature(cause: str, signature: str) -> None:
@@ -384,6 +387,18 @@ def test_the_clients_message_ranks_the_doctors_cause_in_triages_top_three(output
     out = result(outputs, name)
     top = [c.code for c in match_message(out)][:3]
     assert SCENARIOS[name].doctor_causes[0] in top, (out, top)
+
+
+@client
+@pytest.mark.parametrize("name, cause", list(NAMED_FIRST.items()))
+def test_the_clients_message_names_the_doctors_cause_first(outputs, name, cause):
+    """A certificate for another name, and a 200 that is not a message (the captive portal's
+    sign-in page): what the client prints, fed to `runbooks triage`, names first the cause
+    the doctor finds for the same scenario."""
+    out = result(outputs, name)
+    assert SCENARIOS[name].doctor_causes[:1] == (cause,)
+    codes = [c.code for c in match_message(out)]
+    assert codes[:1] == [cause], (out, codes)
 
 
 @pytest.mark.parametrize("message, cause, signature", [
