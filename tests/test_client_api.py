@@ -265,6 +265,9 @@ CRED_ROWS = [
     ("failing helper", {}, {"apiKeyHelper": FAILS}, None),
     ("silent helper", {}, {"apiKeyHelper": f"{PY} -c \"pass\""}, None),
     ("failing helper beside a token", {"ANTHROPIC_AUTH_TOKEN": T}, {"apiKeyHelper": FAILS}, None),
+    ("failing helper beside a key", {"ANTHROPIC_API_KEY": K}, {"apiKeyHelper": FAILS}, None),
+    ("silent helper beside a key", {"ANTHROPIC_API_KEY": K},
+     {"apiKeyHelper": f"{PY} -c \"pass\""}, None),
     ("key in settings only", {}, {"env": {"ANTHROPIC_API_KEY": K}}, None),
     ("settings key over the shell's", {"ANTHROPIC_API_KEY": "lab-shell-key-not-a-secret"},
      None, {"env": {"ANTHROPIC_API_KEY": K}}),
@@ -341,6 +344,27 @@ def test_the_client_sends_the_headers_we_predict(credential_runs, row):
     for finding in ours.findings:  # what we quote of the client is what it says
         if finding.client_says:
             assert finding.client_says in out, (row, finding.client_says, out)
+
+
+@client
+@pytest.mark.parametrize("row", [r[0] for r in CRED_ROWS])
+def test_two_credentials_conflict_only_where_the_client_sends_two(credential_runs, row):
+    """`Two credentials travel together` exactly where the client's request carries two
+    credentials: a failed helper's empty x-api-key or bare `Bearer` is none."""
+    ours, effective, _shell, seen, _out = result(credential_runs, row)
+    if not seen or ours.provider:
+        return  # nothing sent, or the provider's own authentication
+    got = seen[0]
+    carried = [h for h, v in (("x-api-key", got.get("x-api-key", "")),
+                              ("authorization", got.get("authorization", "").removeprefix(
+                                  "Bearer").strip())) if v.strip()]
+    candidates = {js_trim(effective.env[n]): n for n in _CREDENTIAL_VARS if n in effective.env}
+    if ours.helper is not None and ours.helper.ok:
+        candidates[H] = "apiKeyHelper"
+    sources = set(_labels({h: got[h] for h in carried}, candidates).values())
+    says_two = any(f.kind == "conflict" and f.message.startswith("Two credentials travel")
+                   for f in ours.findings)
+    assert says_two == (len(sources) == 2), (row, sorted(sources), ours.kinds)
 
 
 # -- (c) what the client prints against each API fault --------------------------------------------
