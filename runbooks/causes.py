@@ -300,7 +300,8 @@ CAUSES: dict[str, Cause] = {
            "network",
            "The server presents a certificate for another name: check ANTHROPIC_BASE_URL's "
            "host, or a proxy that intercepts without re-signing for the right name.",
-           "ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match certificate's altnames"),
+           "ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match certificate's altnames",
+           "SSL certificate hostname mismatch"),  # v2.1.332's words
         _c("tls.expired", "The certificate has expired", _PROXY, "network",
            "The server (or an inspecting proxy) presents an expired certificate; check the "
            "system clock, then the gateway's certificate.",
@@ -343,7 +344,9 @@ CAUSES: dict[str, Cause] = {
         _c("http.not_api", "Something answers, but it is not the API", _NET, "network",
            "A captive portal, a web page or a wrong ANTHROPIC_BASE_URL answers instead of "
            "the API: log in to the network, or fix the base URL.",
-           "Unexpected token '<'", "<!DOCTYPE html>"),
+           "Unexpected token '<'", "<!DOCTYPE html>",
+           # v2.1.332, for any 200 that is not a message: empty, HTML, text, other JSON
+           "API returned an empty or malformed response"),
         _c("http.first_byte_timeout", "Connected, but no answer arrives", _TIME, "network",
            "The connection is made but nothing comes back: a proxy or gateway holding the "
            "request, or an overloaded server. Check the path; raise API_TIMEOUT_MS only for "
@@ -746,9 +749,12 @@ MESSAGES: tuple[str, ...] = (
     ("API Error: Unable to connect to API: Self-signed certificate detected "
      "(SELF_SIGNED_CERT_IN_CHAIN)"),
     "API Error: Unable to connect to API: SSL certificate has expired",
+    "API Error: Unable to connect to API: SSL certificate hostname mismatch",
     "API Error: Unable to connect to API (EPROTO)",
     "API Error: Unable to connect to API (UnsupportedProxyProtocol)",
     "API Error: Couldn't connect through your proxy (ERR_PROXY_TUNNEL)",
+    ("API Error: API returned an empty or malformed response (HTTP 200) — check for a proxy or "
+     "gateway intercepting the request."),
     "Warning: Ignoring extra certs from `…`, load failed: …",
     "Invalid API key · Fix external API key",
     "Not logged in · Please run /login",

@@ -266,6 +266,9 @@ CRED_ROWS = [
     ("failing helper", {}, {"apiKeyHelper": FAILS}, None),
     ("silent helper", {}, {"apiKeyHelper": f"{PY} -c \"pass\""}, None),
     ("failing helper beside a token", {"ANTHROPIC_AUTH_TOKEN": T}, {"apiKeyHelper": FAILS}, None),
+    ("failing helper beside a key", {"ANTHROPIC_API_KEY": K}, {"apiKeyHelper": FAILS}, None),
+    ("silent helper beside a key", {"ANTHROPIC_API_KEY": K},
+     {"apiKeyHelper": f"{PY} -c \"pass\""}, None),
     ("key in settings only", {}, {"env": {"ANTHROPIC_API_KEY": K}}, None),
     ("settings key over the shell's", {"ANTHROPIC_API_KEY": "lab-shell-key-not-a-secret"},
      None, {"env": {"ANTHROPIC_API_KEY": K}}),
@@ -344,9 +347,33 @@ def test_the_client_sends_the_headers_we_predict(credential_runs, row):
             assert finding.client_says in out, (row, finding.client_says, out)
 
 
+@client
+@pytest.mark.parametrize("row", [r[0] for r in CRED_ROWS])
+def test_two_credentials_conflict_only_where_the_client_sends_two(credential_runs, row):
+    """`Two credentials travel together` exactly where the client's request carries two
+    credentials: a failed helper's empty x-api-key or bare `Bearer` is none."""
+    ours, effective, _shell, seen, _out = result(credential_runs, row)
+    if not seen or ours.provider:
+        return  # nothing sent, or the provider's own authentication
+    got = seen[0]
+    carried = [h for h, v in (("x-api-key", got.get("x-api-key", "")),
+                              ("authorization", got.get("authorization", "").removeprefix(
+                                  "Bearer").strip())) if v.strip()]
+    candidates = {js_trim(effective.env[n]): n for n in _CREDENTIAL_VARS if n in effective.env}
+    if ours.helper is not None and ours.helper.ok:
+        candidates[H] = "apiKeyHelper"
+    sources = set(_labels({h: got[h] for h in carried}, candidates).values())
+    says_two = any(f.kind == "conflict" and f.message.startswith("Two credentials travel")
+                   for f in ours.findings)
+    assert says_two == (len(sources) == 2), (row, sorted(sources), ours.kinds)
+
+
 # -- (c) what the client prints against each API fault --------------------------------------------
 MESSAGE_SCENARIOS = [s.name for s in API_SCENARIOS if s.client_message] + [
-    "ratelimited", "spend-cap", "overloaded", "server-error"]
+    "ratelimited", "spend-cap", "overloaded", "server-error", "tls-wrong-host",
+    "captive-portal"]
+#: Scenarios whose client message points at one cause: triage must name it first.
+NAMED_FIRST = {"tls-wrong-host": "tls.hostname_mismatch", "captive-portal": "http.not_api"}
 
 
 def needs_signature(cause: str, signature: str) -> None:
@@ -385,6 +412,18 @@ def test_the_clients_message_ranks_the_doctors_cause_in_triages_top_three(output
     out = result(outputs, name)
     top = [c.code for c in match_message(out)][:3]
     assert SCENARIOS[name].doctor_causes[0] in top, (out, top)
+
+
+@client
+@pytest.mark.parametrize("name, cause", list(NAMED_FIRST.items()))
+def test_the_clients_message_names_the_doctors_cause_first(outputs, name, cause):
+    """A certificate for another name, and a 200 that is not a message (the captive portal's
+    sign-in page): what the client prints, fed to `runbooks triage`, names first the cause
+    the doctor finds for the same scenario."""
+    out = result(outputs, name)
+    assert SCENARIOS[name].doctor_causes[:1] == (cause,)
+    codes = [c.code for c in match_message(out)]
+    assert codes[:1] == [cause], (out, codes)
 
 
 @pytest.mark.parametrize("message, cause, signature", [

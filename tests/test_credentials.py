@@ -107,6 +107,16 @@ HEADER_ROWS = [
      {"x-api-key": "apiKeyHelper", "authorization": "apiKeyHelper"}, ["helper_failed"]),
     ("helper with two words", {}, {"apiKeyHelper": helper_printing("two words")},
      {"x-api-key": "apiKeyHelper", "authorization": "apiKeyHelper"}, ["helper_failed"]),
+    # beside a variable, a failed helper leaves its header empty (a bare `Bearer`, an empty
+    # x-api-key): one credential travels, nothing competes with it (v2.1.332 on the wire)
+    ("failing helper and key", {"ANTHROPIC_API_KEY": K},
+     {"apiKeyHelper": f"{PY} -c \"import sys; sys.exit(3)\""},
+     {"x-api-key": "ANTHROPIC_API_KEY", "authorization": "apiKeyHelper"}, ["helper_failed"]),
+    ("silent helper and key", {"ANTHROPIC_API_KEY": K}, {"apiKeyHelper": f"{PY} -c \"pass\""},
+     {"x-api-key": "ANTHROPIC_API_KEY", "authorization": "apiKeyHelper"}, ["helper_failed"]),
+    ("failing helper and token", {"ANTHROPIC_AUTH_TOKEN": T},
+     {"apiKeyHelper": f"{PY} -c \"import sys; sys.exit(3)\""},
+     {"x-api-key": "apiKeyHelper", "authorization": "ANTHROPIC_AUTH_TOKEN"}, ["helper_failed"]),
     ("settings key", {}, {"env": {"ANTHROPIC_API_KEY": K}},
      {"x-api-key": "ANTHROPIC_API_KEY"}, []),
     # a cloud provider authenticates itself: no Anthropic credential goes

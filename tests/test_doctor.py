@@ -38,6 +38,17 @@ def test_the_doctor_names_every_scenarios_cause(lab, name):
     assert len(ids) == len(set(ids)), "check ids are unique across runbooks"
 
 
+def test_a_failing_helper_beside_a_key_leaves_the_key_to_check(lab):
+    """helper-fails with ANTHROPIC_API_KEY set: v2.1.332 sends the key with a bare `Bearer`
+    beside it (tests/test_client_api.py) and gets its answer. The doctor reports the helper,
+    no conflict, and checks the key that travels instead of skipping for empty credentials."""
+    run = lab("helper-fails")
+    report = run_doctor(_values(), env={**os.environ, **run.env, "ANTHROPIC_API_KEY": LAB_API_KEY})
+    assert report.causes == ["auth.helper_failed"], report
+    accepted = next(c for c in report.checks if c.id == "accepted")
+    assert accepted.status == "pass", accepted.summary
+
+
 def test_the_doctor_json_has_every_runbooks_checks(lab):
     run = lab("healthy")
     proc = run_cli("doctor", "--json", "-", env=clean_subprocess_env(**run.env))

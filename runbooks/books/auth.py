@@ -187,8 +187,9 @@ def _meant(cause: str, f: _cred.Finding) -> str:
 
 
 def helper_empty(rep: _cred.CredentialReport) -> bool:
-    """The helper failed and supplies a header: the client sends it empty."""
-    return "helper_failed" in rep.kinds and any(
+    """The helper failed and supplies every header: the client sends only empty credentials
+    (beside a variable, that variable's header still carries a credential)."""
+    return "helper_failed" in rep.kinds and bool(rep.headers) and all(
         h.get("from") == "apiKeyHelper" for h in rep.headers.values())
 
 

@@ -10,7 +10,9 @@ client by ``tests/test_client_api.py``). To the Anthropic API it sends:
 So ``ANTHROPIC_API_KEY`` with ``ANTHROPIC_AUTH_TOKEN`` sends both, and a helper alone sends
 its key in both. The helper runs (``/bin/sh -c``, in the project directory) whenever it is
 set, even when both variables make it useless; if it fails, the request still goes, with an
-empty ``x-api-key`` and a bare ``Bearer`` where the helper's key would have been.
+empty ``x-api-key`` and a bare ``Bearer`` where the helper's key would have been. Beside
+``ANTHROPIC_API_KEY`` a failed helper thus leaves the key as the one credential sent (with a
+bare ``Authorization: Bearer`` next to it): nothing competes with it, no conflict.
 
 Values are trimmed at both ends. Then a line break, a NUL or any character above U+00FF
 (an ellipsis, a zero-width space, a typographic quote…) makes the client refuse to send
@@ -456,7 +458,10 @@ def find_credentials(effective: Any, project_dir: Path | str,
             what = " and ".join("an empty x-api-key" if h == "x-api-key" else "a bare "
                                 "`Authorization: Bearer`" for h in carried)
             consequence = f"the client still sends the request, with {what}"
-            if len(carried) == 2:  # nothing else to fall back on
+            other = next((c for c in sent.values() if c.name != HELPER), None)
+            if other is not None:  # the other header's variable: the one credential sent
+                consequence += f" beside {_shown(other)}, the one credential that travels"
+            elif len(carried) == 2:  # nothing else to fall back on
                 consequence += f", and the API's 401 reads `{HELPER_FAILING}`"
         else:
             consequence = "its key would not have been sent anyway"
@@ -513,7 +518,9 @@ def _conflicts(env: Mapping[str, str], key: _Credential | None, token: _Credenti
                 f"authentication: {names} {'is' if len(set_) == 1 else 'are'} not sent",
                 f"either {PROVIDERS[switch]} ({drop}) or the Anthropic API (unset {switch})"))
         return out
-    x, b = sent.get("x-api-key"), sent.get("authorization")
+    # a failed helper's header goes out empty (no key, a bare `Bearer`): not a credential
+    x, b = (c if c is not None and c.value else None
+            for c in (sent.get("x-api-key"), sent.get("authorization")))
     if x and b and x.name != b.name:
         if gateway:
             meant = (f"{b.name} alone, if the gateway at {gateway} wants a Bearer token "

@@ -69,6 +69,8 @@ def _helper_fails(run: Running, pki) -> None:
         "and ANTHROPIC_API_KEY is not set. Claude Code runs the helper, prints "
         "`apiKeyHelper failed: exited 1: …` and still sends the request with an empty "
         f"x-api-key and a bare `Authorization: Bearer`; the lab accepts only {LAB_API_KEY}. "
+        "With ANTHROPIC_API_KEY set beside it, the key fills x-api-key (the Bearer stays "
+        "bare), the lab answers, and the doctor reports only auth.helper_failed. "
         f"The fix: make the helper print the key (`\"apiKeyHelper\": \"echo {LAB_API_KEY}\"`).")
 
 

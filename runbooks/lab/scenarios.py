@@ -131,7 +131,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("tls-not-yet-valid", "HTTPS with a certificate valid only from next month",
              "tls.not_yet_valid", _tls("not_yet_valid")),
     Scenario("tls-wrong-host", "HTTPS with a certificate for another name",
-             "tls.hostname_mismatch", _tls("wrong_host")),
+             "tls.hostname_mismatch", _tls("wrong_host"),
+             "API Error: Unable to connect to API: SSL certificate hostname mismatch"),
     Scenario("tls-plain-http", "an https:// URL whose port speaks plain HTTP",
              "tls.handshake_failed", _plain_on_https),
     Scenario("gateway", "an Anthropic-compatible gateway that answers a keyless request with a "
@@ -148,7 +149,11 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "(one check passes; samples=N shows network.intermittent)", None,
              _behaviour("flaky")),
     Scenario("captive-portal", "a Wi-Fi login page answers instead of the API",
-             "http.not_api", _behaviour("captive_portal")),
+             "http.not_api", _behaviour("captive_portal"),
+             # v2.1.332 follows the redirect to the page's 200, then says this (then what
+             # it got: "Response: content-type html, body is an HTML page, …")
+             "API Error: API returned an empty or malformed response (HTTP 200) — check for "
+             "a proxy or gateway intercepting the request."),
     Scenario("overloaded", "the API answers 529 overloaded_error", "overloaded",
              _behaviour("overloaded")),
     Scenario("server-error", "the API answers 500 api_error", "http.server_error",
