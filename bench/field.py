@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbooks.triage import match_message  # noqa: E402
+from runbooks.triage import match_message
 
 FIELD = ROOT / "tests" / "fixtures" / "field"
 
