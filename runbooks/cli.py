@@ -29,6 +29,8 @@ from .options import PLUGGED, _plugged, _version, build_parser
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+#: How many causes ``triage`` explains in full (the rest it names as "also fits").
+TRIAGE_TOP = 3
 #: The most text ``triage`` reads from a file or stdin (a whole debug log fits).
 TRIAGE_CAP = 16 * 1024 * 1024
 
@@ -448,14 +450,15 @@ def _triage_text(args: argparse.Namespace) -> str:
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url
     from .runner.execute import NOTEBOOK_DIR
-    from .triage import match_message
+    from .triage import rank
 
     if not args.message and args.file is None and args.json_value is not None:
         # `triage --json "message"` / `triage --json -`, from when --json took no value: with
         # no message given, what follows --json is the message, and the JSON goes to stdout
         args.message, args.json_path = [args.json_value], "-"
     json_file = check_json_path(args.json_path)
-    found = match_message(_triage_text(args))
+    result = rank(_triage_text(args))
+    found = result.ranked
 
     def runbook_of(c) -> str | None:  # a runbook one can run: its notebook ships
         return c.runbook if (NOTEBOOK_DIR / f"{c.runbook}.ipynb").is_file() else None
@@ -464,17 +467,30 @@ def cmd_triage(args: argparse.Namespace) -> int:
         if not found:
             return ("No known signature in that message. Run `runbooks doctor` to test the "
                     "connection itself.")
-        out = []
-        for c in found:
+        top, rest = found[:TRIAGE_TOP], found[TRIAGE_TOP:]
+        out = [f"Most likely first ({len(top)} of {len(found)} that fit):" if len(found) > 1
+               else "The cause that fits:"]
+        for n, item in enumerate(top, 1):
+            c = item.cause
             book = runbook_of(c)
             runbook = f"runbooks run {book}" if book else "none yet: follow the docs page"
-            out.append(f"{c.code}: {c.title}\n    fix:  {c.fix}\n    docs: {doc_url(c.code)}"
-                       f"\n    runbook: {runbook}")
+            out.append(f"{n}. {c.code}: {c.title}")
+            if len(found) > 1 and c.check:
+                out.append(f"    tells it apart: {c.check}")
+            out.append(f"    fix:  {c.fix}\n    docs: {doc_url(c.code)}\n    runbook: {runbook}")
+        if rest:
+            out.append("Also fits: " + ", ".join(i.cause.code for i in rest))
+        if result.version:
+            out.append(f"Client version in the paste: {result.version}")
+        out += [f"Note: {note}" for note in result.notes]
         return "\n".join(out)
 
     emit(args, json_file, lines, json.dumps(
-        {"causes": [{"cause": c.code, "title": c.title, "page": doc_url(c.code),
-                     "runbook": runbook_of(c)} for c in found]}, indent=2))
+        {"causes": [{"cause": i.cause.code, "title": i.cause.title, "page": doc_url(i.cause.code),
+                     "runbook": runbook_of(i.cause), "check": i.cause.check, "best": i.best,
+                     "score": i.score, "matched": [r.text for r in i.matched]}
+                    for i in found],
+         "version": result.version, "notes": result.notes}, indent=2))
     return EXIT_OK if found else EXIT_FINDINGS
 
 

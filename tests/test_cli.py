@@ -120,7 +120,9 @@ def test_triage_reads_standard_input_and_files_binary_bytes_included(tmp_path):
 def test_triage_json_is_ranked_best_first_with_every_field(capsys):
     assert main(["triage", "--json", "Request timed out. ... set API_TIMEOUT_MS above 3000."]) == 0
     causes = json.loads(capsys.readouterr().out)["causes"]
-    assert causes and all(set(c) == {"cause", "title", "page", "runbook"} for c in causes)
+    assert causes and all(set(c) == {"cause", "title", "page", "runbook", "check", "best",
+                                     "score", "matched"} for c in causes)
+    assert all(c["check"] and c["matched"] for c in causes[:2])
     # the longer, more specific signature ranks first
     assert causes[0]["cause"] == "config.timeout_too_low"
     assert causes[0]["page"].endswith("timeouts/#config.timeout_too_low")
@@ -128,7 +130,7 @@ def test_triage_json_is_ranked_best_first_with_every_field(capsys):
 
 def test_triage_json_with_nothing_found_exits_1(capsys):
     assert main(["triage", "--json", "all is well"]) == 1
-    assert json.loads(capsys.readouterr().out) == {"causes": []}
+    assert json.loads(capsys.readouterr().out) == {"causes": [], "version": None, "notes": []}
 
 
 def test_triage_dash_is_standard_input_not_a_message():

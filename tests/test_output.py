@@ -249,7 +249,8 @@ def test_an_expired_oauth_token_is_told_to_log_in_again(capsys):
     assert "/login" in first.fix and "create a new" not in first.fix  # a key is not the fix
     assert main(["triage", EXPIRED]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("auth.expired:") and "/login" in out.split("\n\n")[0]
+    first = out.split("\n2. ")[0]
+    assert "\n1. auth.expired:" in first and "/login" in first
 
 
 def test_the_api_saying_the_token_expired_is_auth_expired():
@@ -311,7 +312,7 @@ def test_json_alone_and_json_path_triage_list_history(tmp_path, capsys):
     message = "connect ECONNREFUSED 127.0.0.1:443"
     alone, _, filed, text = _json_and_text(["triage", message], tmp_path / "t.json", capsys)
     assert alone == filed and alone["causes"][0]["cause"] == "tcp.refused"
-    assert text.startswith("tcp.refused:")
+    assert text.splitlines()[1].startswith("1. tcp.refused:")
     alone, _, filed, text = _json_and_text(["list"], tmp_path / "l.json", capsys)
     assert alone == filed and "\nnetwork: " in "\n" + text
     config = tmp_path / "claude"
