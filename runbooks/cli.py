@@ -475,6 +475,9 @@ def cmd_triage(args: argparse.Namespace) -> int:
             book = runbook_of(c)
             runbook = f"runbooks run {book}" if book else "none yet: follow the docs page"
             out.append(f"{n}. {c.code}: {c.title}")
+            said = [f'"{r.text}"' + (f" ({r.seen})" if r.seen else "") for r in item.matched[:3]]
+            if said:
+                out.append(f"    matched: {', '.join(said)}")
             if len(found) > 1 and c.check:
                 out.append(f"    tells it apart: {c.check}")
             out.append(f"    fix:  {c.fix}\n    docs: {doc_url(c.code)}\n    runbook: {runbook}")
