@@ -19,17 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from runbooks.site.field import load
 from runbooks.triage import match_message
 
 FIELD = ROOT / "tests" / "fixtures" / "field"
 
 
 def corpus() -> list[dict]:
-    rows = []
-    for path in sorted(FIELD.glob("*.jsonl")):
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-                 if line.strip()]
-    return rows
+    pastes, problems = load(FIELD)
+    if problems:
+        raise SystemExit("field corpus: " + "; ".join(problems))
+    return [{"id": p.id, "split": p.split, "cause": p.cause, "alternates": list(p.alternates),
+             "message": p.message} for p in pastes]
 
 
 def score(rows: list[dict]) -> dict:

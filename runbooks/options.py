@@ -141,7 +141,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                    help="each run gets its own folder under DIR (default: %(default)s)")
     add_json_option(r)
 
-    t = sub.add_parser("triage", help="which cause does this error message point to?")
+    t = sub.add_parser(
+        "triage", help="which cause does this error message point to?",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="The causes whose known messages occur in the text, best first.",
+        epilog=(
+            "The text is normalised first (escapes and HTML entities decoded, an HTML page's\n"
+            "tags dropped, tree markers and line wraps undone); each signature that occurs adds\n"
+            "its weight to its causes, ranked by their best signature, then by the sum.\n"
+            "The first cause is the likeliest; the ones after it are alternates: causes whose\n"
+            "messages also occur (ERR_PROXY_TUNNEL is printed for a 407 and a 403 alike).\n"
+            "Each one's docs page says the check that tells it apart; `runbooks doctor` tells\n"
+            "most apart on this machine. Wordings differ between client versions: the site's\n"
+            "error index lists them with their versions (docs: reference/triage/)."))
     t.add_argument("message", nargs="*", help="the error text Claude Code printed; '-' reads "
                    "standard input")
     t.add_argument("--file", metavar="PATH", help="read the error text from a file (a log)")

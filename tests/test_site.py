@@ -347,14 +347,18 @@ def test_only_doctor_transcripts_leave_the_search_index():
 # -- the error index and the transcripts, as built -----------------------------------------------
 class _Index(HTMLParser):
     """The error index as built: each ``<dl>``'s entries, as (the messages of its ``<dt>``s,
-    the links of its ``<dd>``); and whether the page has a table."""
+    the links of its ``<dd>``); whether the page has a table; and, by message, what its
+    ``<dt>`` says after the message (the client versions that print it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[tuple[list[str], list[str]]] = []
         self.tables = 0
+        self.versions: dict[str, str] = {}
         self._in: str | None = None
         self._text = ""
+        self._after = ""
+        self._code = 0
 
     def handle_starttag(self, tag, attrs) -> None:
         if tag == "table":
@@ -362,7 +366,9 @@ class _Index(HTMLParser):
         if tag == "dt":
             if not self.entries or self.entries[-1][1]:
                 self.entries.append(([], []))
-            self._in, self._text = "dt", ""
+            self._in, self._text, self._after, self._code = "dt", "", "", 0
+        elif tag == "code" and self._in == "dt":
+            self._code += 1
         elif tag == "dd":
             self._in = "dd"
         elif tag == "a" and self._in == "dd":
@@ -371,13 +377,18 @@ class _Index(HTMLParser):
     def handle_endtag(self, tag) -> None:
         if tag == "dt":
             self.entries[-1][0].append(self._text)
+            self.versions[self._text] = self._after.strip(" ·")
             self._in = None
+        elif tag == "code" and self._in == "dt":
+            self._code = -1  # the message is the first code span; what follows, its versions
         elif tag == "dd":
             self._in = None
 
     def handle_data(self, data) -> None:
-        if self._in == "dt":
+        if self._in == "dt" and self._code > 0:
             self._text += data
+        elif self._in == "dt" and self._code < 0:
+            self._after += data
 
 
 def test_error_index_shows_each_message_once_with_its_ranked_causes(site):
@@ -394,6 +405,11 @@ def test_error_index_shows_each_message_once_with_its_ranked_causes(site):
     assert len({m.lower() for m in shown}) == len(shown)
     for fragment in ("set API_TIMEOUT_MS above", "No data arrived for more than"):
         assert fragment not in shown
+    from runbooks.causes import MESSAGES
+    from runbooks.site.hooks import PINNED_CLIENT
+
+    for m in MESSAGES:  # each whole message with the version it was captured from
+        assert f"v{PINNED_CLIENT}" in parser.versions[m], m
     for messages, links in parser.entries:
         codes = [link.rsplit("#", 1)[1] for link in links]
         for m in messages:

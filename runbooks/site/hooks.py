@@ -8,7 +8,9 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
   causes, ranked as triage ranks them → the sections that fix them), and each notebook is
   served at ``notebooks/<name>/``.
 - ``on_page_markdown``: under every heading anchored ``{ #code }`` on the code's own page, a
-  "Messages that lead here" line lists that cause's signatures, as text search indexes.
+  "Messages that lead here" line lists that cause's signatures, as text search indexes; then,
+  folded, a few of the real pastes the field corpus labels with that cause
+  (:mod:`runbooks.site.field`, read from the repository; no corpus, no block).
 - ``on_page_content``: links to the site's own public address (the notebooks' stored output
   holds them) become relative, so a local build, ``mkdocs serve`` and a fork work; a
   notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
@@ -30,7 +32,10 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 
-from runbooks.causes import CAUSES, MESSAGES, PAGES, SITE_URL, Cause, site_url
+from runbooks.causes import CAUSES, MESSAGES, PAGES, SITE_URL, Cause, Sig, site_url
+from runbooks.masking import clip, redact
+from runbooks.render import printable
+from runbooks.site import field
 from runbooks.triage import TIMEOUT_ORDER, match_message, normalise, occurs
 
 
@@ -40,6 +45,11 @@ def _occurs(part: str, text: str) -> bool:
     return occurs(normalise(part), t, t.replace(" ", ""))
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+#: The field corpus, in the repository only (an installed package builds no site from it).
+FIELD_DIR = ROOT / "tests" / "fixtures" / "field"
+#: The Claude Code version the whole messages (``MESSAGES``) were captured from: the pinned
+#: client of the Makefile's ``CLAUDE_CODE_VERSION`` (tests/test_error_index.py checks both).
+PINNED_CLIENT = "2.1.332"
 log = logging.getLogger("mkdocs.hooks.runbooks")
 
 #: A pasted message must find the section that fixes it first: the fix pages (``PAGES``) rank
@@ -87,7 +97,7 @@ NOTEBOOK_CSS_EXTRA = """
 }
 """
 
-_state: dict = {"command": "build", "css": {}, "anchored": set()}
+_state: dict = {"command": "build", "css": {}, "anchored": set(), "pasted": []}
 
 
 # -- the error index ------------------------------------------------------------------------------
@@ -189,11 +199,92 @@ def index_entries() -> list[tuple[str, list[tuple[list[str], tuple]]]]:
     return out
 
 
+def _dated(sig: Sig) -> bool:
+    return bool(sig.seen or sig.note)
+
+
+def _sig_text(sig: Sig) -> str:
+    """A signature as the index writes it: its parts, each as text, joined by "with"."""
+    return " with ".join(code(p) for p in (sig.text, *sig.also))
+
+
+def _sig_line(sig: Sig) -> str:
+    """A signature with its versions and its note, in words (no link)."""
+    out = _sig_text(sig)
+    if sig.seen:
+        out += f" · *{escape(sig.seen, quote=False)}*"
+    if sig.note:
+        out += f" · {escape(sig.note, quote=False)}"
+    return out
+
+
+def wordings(messages: list[str] | None = None) -> tuple[dict[str, list[str]],
+                                                        dict[str, list[str]],
+                                                        list[tuple[Sig, Cause, str | None]]]:
+    """For the error index: each entry's client versions (the whole messages are
+    v:data:`PINNED_CLIENT`'s; a signature's ``seen`` is that of the entry it is); the notes
+    shown under an entry (a signature with ``seen`` or ``note`` that is part of it, or whose
+    only text it is); and every signature with ``seen`` or ``note``, its cause, and the entry
+    it is shown under (``None``: none holds all its parts)."""
+    messages = index_messages() if messages is None else messages
+    by_low = {m.lower(): m for m in messages}
+    versions: dict[str, list[str]] = {m: [f"v{PINNED_CLIENT}"] for m in MESSAGES if m in messages}
+    notes: dict[str, list[str]] = {}
+    dated: list[tuple[Sig, Cause, str | None]] = []
+    for c in CAUSES.values():
+        for sig in c.sigs:
+            if not _dated(sig):
+                continue
+            home = by_low.get(sig.text.lower()) if not sig.also else None
+            if home is not None:
+                if sig.seen and sig.seen not in versions.setdefault(home, []):
+                    versions[home].append(sig.seen)
+                if sig.note and sig.note not in notes.setdefault(home, []):
+                    notes[home].append(escape(sig.note, quote=False))
+                dated.append((sig, c, home))
+                continue
+            parts = (sig.text, *sig.also)
+            home = next((m for m in messages if all(_occurs(p, m) for p in parts)), None)
+            if home is not None:
+                line = _sig_line(sig)
+                if line not in notes.setdefault(home, []):
+                    notes[home].append(line)
+            dated.append((sig, c, home))
+    return versions, notes, dated
+
+
+def term(message: str, versions: dict[str, list[str]]) -> str:
+    """An index entry's term: the message as text, then the client versions that print it."""
+    seen = versions.get(message)
+    if not seen:
+        return code(message)
+    return code(message) + " · " + ", ".join(f"*{escape(v, quote=False)}*" for v in seen)
+
+
+def _wordings_section(dated: list[tuple[Sig, Cause, str | None]]) -> list[str]:
+    """Every signature the catalogue dates (``seen``) or explains (``note``: an older wording
+    and what the client says now), with its cause."""
+    out = ["## Wordings by client version { #wordings }", "",
+           (f"A message marked *v{PINNED_CLIENT}* is what that version of Claude Code prints, "
+            "whole (captured from it against the project's lab). Unmarked messages are parts of "
+            "messages, from the API, gateways, Node and issue threads, looked for in a paste "
+            "from any version. Other versions word some messages differently: the wordings the "
+            "catalogue dates or explains are below, older and newer, with the versions that "
+            "print them and the cause each points to."), ""]
+    if not dated:
+        return out + ["The catalogue dates no wording yet.", ""]
+    for sig, c, _home in dated:
+        out.append(f"- {_sig_line(sig)} → [{c.title}]({c.page}#{c.code}) {cause_code(c.code)}")
+    out.append("")
+    return out
+
+
 def error_index() -> str:
     """The "find your error" page: each message users see once, with the causes that print
     it, most likely first, each linked to the section that fixes it; by section; then every
     cause code."""
     sections = index_entries()
+    versions, notes, dated = wordings()
     jump = " · ".join(f"[{PAGES[page]}](#{page.removesuffix('.md')})" for page, _ in sections)
     out = [
         "---",
@@ -205,25 +296,33 @@ def error_index() -> str:
         ("Find the text Claude Code printed on this page (your browser's find, or the site's "
          "search). Under each message: the causes that print it, most likely first (the order "
          "`runbooks triage \"<the message>\"` gives), each linked to the section that fixes "
-         "it. Where several causes print the same words, `runbooks doctor` tells them apart."),
+         "it. Where several causes print the same words, `runbooks doctor` tells them apart. "
+         "Next to a message: the client versions that print it ([wordings by client "
+         "version](#wordings))."),
         "",
-        f"By where the most likely cause is explained: {jump} · [every cause code](#every-cause-code).",
+        (f"By where the most likely cause is explained: {jump} · [wordings by client "
+         "version](#wordings) · [every cause code](#every-cause-code)."),
         "",
     ]
     for page, groups in sections:
         out += [f"## {PAGES[page]} {{ #{page.removesuffix('.md')} }}", ""]
         for messages, (kind, ranking) in groups:
-            out += [code(m) for m in messages]
+            out += [term(m, versions) for m in messages]
+            said = [line for m in messages for line in notes.get(m, [])]
             if kind == "causes":
-                out += _causes_block([CAUSES[c] for c in ranking], page)
+                block = _causes_block([CAUSES[c] for c in ranking], page)
             else:
-                out.append(":   N is the `API_TIMEOUT_MS` the client used, in milliseconds; "
-                           "it decides the order of the causes, most likely first:")
-                out.append("")
-                for label, codes in ranking:
-                    out.append(f"    - {label}: " + " › ".join(
-                        f"[{cause_code(c)}]({CAUSES[c].page}#{c})" for c in codes))
+                block = [(":   N is the `API_TIMEOUT_MS` the client used, in milliseconds; it "
+                          "decides the order of the causes, most likely first:"), ""]
+                block += [f"    - {label}: " + " › ".join(
+                    f"[{cause_code(c)}]({CAUSES[c].page}#{c})" for c in codes)
+                    for label, codes in ranking]
+            if said:  # the older wordings' notes first, then the causes, in one definition
+                block = [f":   {said[0]}", *(f"\n    {line}" for line in said[1:]), "",
+                         "    " + block[0].removeprefix(":   "), *block[1:]]
+            out += block
             out.append("")
+    out += _wordings_section(dated)
     out += ["## Every cause code { #every-cause-code }", "",
             "Codes are stable: reports, scripts and this site use the same names.", ""]
     from runbooks.runner.execute import available
@@ -262,9 +361,56 @@ def _link(from_page: str, c: Cause) -> str:
     return f"{posixpath.relpath(c.page, posixpath.dirname(from_page) or '.')}#{c.code}"
 
 
-def add_messages(markdown: str, page_path: str) -> tuple[str, set[str]]:
+#: How many pastes a cause's block shows (one per thread, shortest first), and the most of
+#: each that is shown (masked, then cut).
+PASTES_SHOWN = 5
+PASTE_WIDTH = 200
+
+
+def paste_text(message: str, width: int = PASTE_WIDTH) -> str:
+    """A paste as the site shows it: every secret masked (:func:`runbooks.masking.redact`,
+    before anything is cut), control characters escaped, white space one space, cut to
+    ``width`` characters (the cut marked ``…``)."""
+    text = printable(redact(message))
+    return clip(" ".join(text.split()), width)
+
+
+def pasted_block(code_: str, pastes: list[field.Paste], page_path: str = "") -> str:
+    """The folded "What users pasted" block for the cause ``code_``: of the threads whose pastes the
+    corpus labels with it, the shortest paste of each, shortest first, at most
+    :data:`PASTES_SHOWN`; each as text, with the client version it names and its thread.
+    Empty when the corpus has none."""
+    threads: dict[str, field.Paste] = {}
+    for p in pastes:
+        if p.cause != code_:
+            continue
+        best = threads.get(p.source)
+        if best is None or len(p.message.strip()) < len(best.message.strip()):
+            threads[p.source] = p
+    if not threads:
+        return ""
+    shown = sorted(threads.values(), key=lambda p: (len(p.message.strip()), p.id))
+    n = len(threads)
+    about = posixpath.relpath("reference/triage.md", posixpath.dirname(page_path) or ".")
+    plural = "s" if n != 1 else ""
+    out = [f'??? quote "What users pasted ({n} thread{plural})"',
+           (f"    Real pastes from public issue threads whose diagnosis points here, shortest "
+            f"first ([the field corpus]({about}#corpus)):"), ""]
+    for p in shown[:PASTES_SHOWN]:
+        version = f"v{p.version}" if p.version else "version not given"
+        out.append(f"    - {code(paste_text(p.message))} · {version} · "
+                   f"[{field.thread_name(p.source)}]({p.source})")
+    if n > PASTES_SHOWN:
+        more = n - PASTES_SHOWN
+        out += ["", f"    And {more} more thread{'s' if more != 1 else ''} in the corpus."]
+    return "\n".join(out)
+
+
+def add_messages(markdown: str, page_path: str,
+                 pastes: list[field.Paste] | None = None) -> tuple[str, set[str]]:
     """``markdown`` with the messages line under each heading anchored by a cause code that
-    this page explains; and the codes found."""
+    this page explains, and the folded block of what users pasted for it (from ``pastes``,
+    the field corpus, where given); and the codes found."""
     fences = [m.span() for m in _FENCE.finditer(markdown)]
     found: set[str] = set()
 
@@ -273,7 +419,13 @@ def add_messages(markdown: str, page_path: str) -> tuple[str, set[str]]:
         if c is None or c.page != page_path or any(a <= m.start() < b for a, b in fences):
             return m.group(0)
         found.add(c.code)
-        return f"{m.group(0)}\n\n{messages_line(c)}" if c.signatures else m.group(0)
+        out = m.group(0)
+        if c.signatures:
+            out += f"\n\n{messages_line(c)}"
+        block = pasted_block(c.code, pastes or [], page_path)
+        if block:
+            out += f"\n\n{block}\n"
+        return out
 
     return _ANCHORED_HEADING.sub(under, markdown), found
 
@@ -369,6 +521,10 @@ def on_config(config):
         config.site_url = site_url()
     _state["css"] = {}
     _state["anchored"] = set()
+    pastes, problems = field.load(FIELD_DIR)
+    for problem in problems:
+        log.warning("field corpus: %s", problem)
+    _state["pasted"] = pastes
     return config
 
 
@@ -393,7 +549,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
         boost = REFERENCE_PAGE_SEARCH_BOOST.get(page.file.src_uri, REFERENCE_SEARCH_BOOST)
         page.meta.setdefault("search", {}).setdefault("boost", boost)
-    markdown, found = add_messages(markdown, page.file.src_uri)
+    markdown, found = add_messages(markdown, page.file.src_uri, _state["pasted"])
     _state["anchored"] |= found
     return markdown
 
