@@ -529,9 +529,11 @@ def _w(text: str, causes: dict[str, int], also: tuple[str, ...] = (), seen: str 
     return (text, causes, also, seen, note)
 
 
-_OLD_CONN = ("\"Connection error.\" is how clients before 2.1.33 reported every connection "
-             "failure (the inner line, e.g. \"TypeError (fetch failed)\", says no more); 2.1.33 "
-             "and later name the cause (ECONNREFUSED, SSL, …).")
+_OLD_CONN = ("\"API Error (Connection error.)\" is how clients before 2.1.33 reported every "
+             "connection failure on screen (the inner line, e.g. \"TypeError (fetch failed)\", "
+             "says no more); 2.1.33 and later name the cause (ECONNREFUSED, SSL, …). Debug logs "
+             "still say \"Connection error.\" for each attempt (v2.1.332 too): the cause is on "
+             "the \"Connection error details: code=…\" line after it.")
 _OLD_BANNER = ("\"Unable to connect to Anthropic services / Failed to connect to "
                "api.anthropic.com: X\" is the start-up check of 1.x–2.1.x clients; the code after "
                "the colon is the cause. The country note under it is printed for every failure.")
@@ -547,7 +549,7 @@ FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
     _w("Connection error.", {"network.intermittent": 8, "tcp.timeout": 8, "proxy.bypassed": 7,
                              "proxy.unreachable": 6, "proxy.local_not_bypassed": 6,
                              "status.incident": 5},
-       seen="before 2.1.33", note=_OLD_CONN),
+       seen="on screen before 2.1.33; debug logs of every version", note=_OLD_CONN),
     _w("connection error", {"network.intermittent": 7, "tcp.timeout": 7, "proxy.bypassed": 6,
                             "proxy.unreachable": 6, "proxy.local_not_bypassed": 6}),
     _w("fetch failed", {"tcp.timeout": 9, "proxy.unreachable": 8, "gateway.upstream": 7,

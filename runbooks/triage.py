@@ -55,6 +55,9 @@ _PLAIN = (("—", "-"), ("–", "-"), ("‐", "-"), ("‑", "-"), ("‒", "-"), 
           ("“", '"'), ("”", '"'), ("„", '"'), ("‘", "'"), ("’", "'"), ("′", "'"))
 _SPACE = re.compile("[ \t\r\n\f\v\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]+")
 _TOKEN = re.compile(r"[a-z0-9_]+")
+#: A rule this heavy names a cause; lighter ones (an old client's "Connection error.", a bare
+#: status) only say where to look.
+SPECIFIC = 10
 #: What a paste that holds an HTML page starts with once normalised (its tags are gone).
 HTML_MARK = "<!doctype html>"
 #: A part this long (white space removed) also occurs where a terminal wrapped it.

@@ -150,7 +150,7 @@ def test_the_corpus_versions_are_read_where_the_paste_names_them():
 def test_an_old_wording_says_what_the_client_says_now():
     r = BY_ID["cc-4560-1"]  # ⎿ API Error (Connection error.) · Retrying … TypeError (fetch failed)
     notes = rank(r["message"]).notes
-    assert any("before 2.1.33" in n for n in notes), notes
+    assert any("before 2.1.33" in n and "Debug logs" in n for n in notes), notes
 
 
 def test_a_paste_from_an_older_client_hears_what_changed_since():

@@ -129,11 +129,18 @@ def line_causes(message: str) -> list[str]:
     """Cause codes for one logged error, best first: its text and what it names (a
     ``code=ECONNREFUSED``, an HTTP status, the API's error type), ranked as
     :func:`runbooks.records.history.rank_causes` ranks a recorded failure."""
+    from ..triage import SPECIFIC, rank
     from .history import rank_causes
 
     code = _CODE.search(message)
     status = _STATUS.search(message)
     kind = _ERROR_TYPE.search(message)
+    if not (code or status or kind):
+        # every attempt's line says only "Connection error." (v2.1.332 too): the line after it
+        # names the cause; a line that fits only generic words counts for none
+        ranked = rank(message).ranked
+        if not ranked or ranked[0].best < SPECIFIC:
+            return []
     return rank_causes(message, code.group(1) if code else None,
                        int(status.group(1)) if status else None,
                        kind.group(1) if kind else None, shown=False)
