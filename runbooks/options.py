@@ -146,18 +146,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="The causes whose known messages occur in the text, best first.",
         epilog=(
-            "The text is normalised first (escapes and HTML entities decoded, an HTML page's\n"
-            "tags dropped, tree markers and line wraps undone); each signature that occurs adds\n"
-            "its weight to its causes, ranked by their best signature, then by the sum.\n"
-            "The first cause is the likeliest; the ones after it are alternates: causes whose\n"
-            "messages also occur (ERR_PROXY_TUNNEL is printed for a 407 and a 403 alike).\n"
-            "Each one's docs page says the check that tells it apart; `runbooks doctor` tells\n"
-            "most apart on this machine. Wordings differ between client versions: the site's\n"
-            "error index lists them with their versions (docs: reference/triage/)."))
+            "The text is normalised first (escapes at any depth and HTML entities decoded, an\n"
+            "HTML page read by its title, tree markers, retry lines and line wraps undone);\n"
+            "each signature that occurs adds its weight to its causes, ranked by their best\n"
+            "signature, then by the sum. The first three are explained: which words matched\n"
+            "(and the client versions that print them), the one check that tells each from\n"
+            "the others (\"tells it apart\"), the fix, the docs page and the runbook; the\n"
+            "rest are named as \"also fits\". A paste that names its client version\n"
+            "(\"Claude Code v1.0.35\") is told what changed since; an older wording is told\n"
+            "what the client says now. Ranked on real users' pastes: docs reference/triage/."))
     t.add_argument("message", nargs="*", help="the error text Claude Code printed; '-' reads "
                    "standard input")
     t.add_argument("--file", metavar="PATH", help="read the error text from a file (a log)")
-    add_json_option(t, '{"causes": [...]}, ranked best first')
+    add_json_option(t, '{"causes": [...], "version", "notes"}, ranked best first')
 
     lst = sub.add_parser("list", help="list the runbooks and their parameters")
     add_json_option(lst, '{"runbooks": [{"id", "title", "notebook", "offline", '
