@@ -23,13 +23,18 @@ causes it points to (:func:`rank`).
   A timeout message that quotes ``API_TIMEOUT_MS above N`` is then ordered by ``N``.
 
 The site's box runs the same steps in JavaScript (``docs/javascripts/triage.js``) from
-:func:`data` (written to ``triage.json`` by the site's build); a browser test runs both on
-the whole field corpus (``tests/fixtures/field/``) and requires the same top three.
+:func:`data` (written to ``javascripts/triage-data.js`` by the site's build); a browser test
+runs both on the whole field corpus (``tests/fixtures/field/``), the catalogue's messages and
+every signature, and requires the same normalised text, ranking, version and notes. So every
+step here is one JavaScript can take the same way: an escaped surrogate pair becomes the one
+character it spells (a JavaScript string cannot hold the pair apart), and numbers (a quoted
+``API_TIMEOUT_MS``, a version) are compared by their digits, of any length.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from .causes import CAUSES, CHANGES, Cause, Sig
@@ -41,6 +46,7 @@ __all__ = ["Ranked", "Triage", "client_version", "data", "match_message", "norma
 CAP = 1 << 20
 
 _ESC_U = re.compile(r"\\+u([0-9a-fA-F]{4})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESC_WS = re.compile(r"\\+[nrt]")
 _ESC_CHAR = re.compile(r"\\+([\"'/])")
 _ENTITIES = (("&quot;", '"'), ("&#34;", '"'), ("&#39;", "'"), ("&#x27;", "'"), ("&apos;", "'"),
@@ -66,6 +72,8 @@ def normalise(text: str) -> str:
     ``docs/javascripts/triage.js`` must give the same string for the same text."""
     t = text[:CAP]
     t = _ESC_U.sub(lambda m: chr(int(m.group(1), 16)), t)
+    if _SURROGATE.search(t):  # a pair escaped as two (JSON's spelling of an emoji) is one
+        t = t.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
     t = _ESC_WS.sub(" ", t)
     t = _ESC_CHAR.sub(lambda m: m.group(1), t)
     for entity, char in _ENTITIES:
@@ -193,8 +201,17 @@ def client_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _vkey(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split("."))
+def _number(digits: str) -> tuple[int, str]:
+    """Decimal digits (any script's: ``\\d`` matches them all) as a key that orders as their
+    value, however many there are (``int()`` refuses more than 4,300)."""
+    if not digits.isascii():
+        digits = "".join(str(unicodedata.decimal(d)) for d in digits)
+    digits = digits.lstrip("0")
+    return len(digits), digits
+
+
+def _vkey(v: str) -> tuple[tuple[int, str], ...]:
+    return tuple(_number(x) for x in v.split("."))
 
 
 def rank(text: str) -> Triage:
@@ -223,8 +240,9 @@ def rank(text: str) -> Triage:
                     key=lambda i: (-i.best, -i.score, order.index(i.cause.code)))
     m = _QUOTED_TIMEOUT.search(norm)
     if m:
-        quoted = int(m.group(1))
-        lead_codes = next(o for limit, o in TIMEOUT_ORDER if limit is None or quoted < limit)
+        quoted = _number(m.group(1))
+        lead_codes = next(o for limit, o in TIMEOUT_ORDER
+                          if limit is None or quoted < _number(str(limit)))
         lead = [found.get(c) or Ranked(CAUSES[c], 0, 0) for c in lead_codes]
         ranked = lead + [r for r in ranked if r.cause.code not in lead_codes]
     version = client_version(text)
