@@ -45,3 +45,24 @@ def test_an_escaped_character_beyond_the_bmp_is_one_character():
     assert normalise(r'"\ud83d\ude00 ok"') == '"\U0001f600 ok"'
     assert normalise(r"a \\ud83d\\ude00 b") == "a \U0001f600 b"
     assert normalise(r"lone \ud800 x") == "lone \ud800 x"
+
+
+def test_a_hostile_paste_is_normalised_in_bounded_time():
+    """A megabyte of backslashes was about three hours (each escape retried from every
+    backslash of the run); 800 KB of unclosed ``<script>`` ten minutes (the closing tag looked
+    for from every opening). Both are now linear."""
+    import time
+
+    for text in ("\\" * (1 << 20), "<html>" + "<script>" * 100_000,
+                 "<html>" + "<style a" * 100_000, "<html><script>" + "</scrip" * 100_000):
+        start = time.monotonic()
+        normalise(text)
+        assert time.monotonic() - start < 2, text[:20]
+
+
+def test_script_and_style_blocks_go_as_before():
+    page = ("<!DOCTYPE html><html><head><title>Attention Required!</title>"
+            "<STYLE type=x>body{}</style ><script>var e='connect ETIMEDOUT'</SCRIPT>"
+            "<scripts>kept</scripts><script>never closed <b>x</b></html>")
+    assert normalise(page) == ("<!doctype html> attention required! kept never closed x")
+    assert normalise(r"<html>\\\\\\u0041 \\\\n \\\\\"q") == "<!doctype html> a \"q"
