@@ -23,13 +23,18 @@ causes it points to (:func:`rank`).
   A timeout message that quotes ``API_TIMEOUT_MS above N`` is then ordered by ``N``.
 
 The site's box runs the same steps in JavaScript (``docs/javascripts/triage.js``) from
-:func:`data` (written to ``triage.json`` by the site's build); a browser test runs both on
-the whole field corpus (``tests/fixtures/field/``) and requires the same top three.
+:func:`data` (written to ``javascripts/triage-data.js`` by the site's build); a browser test
+runs both on the whole field corpus (``tests/fixtures/field/``), the catalogue's messages and
+every signature, and requires the same normalised text, ranking, version and notes. So every
+step here is one JavaScript can take the same way: an escaped surrogate pair becomes the one
+character it spells (a JavaScript string cannot hold the pair apart), and numbers (a quoted
+``API_TIMEOUT_MS``, a version) are compared by their digits, of any length.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from .causes import CAUSES, CHANGES, Cause, Sig
@@ -40,14 +45,19 @@ __all__ = ["Ranked", "Triage", "client_version", "data", "match_message", "norma
 #: The most of a paste that is read (a whole debug log fits; the CLI caps its input too).
 CAP = 1 << 20
 
-_ESC_U = re.compile(r"\\+u([0-9a-fA-F]{4})")
-_ESC_WS = re.compile(r"\\+[nrt]")
-_ESC_CHAR = re.compile(r"\\+([\"'/])")
+#: Each escape is tried from the start of its run of backslashes only: inside the run every try
+#: fails as the one before it did (1 MB of backslashes was three hours of retries).
+_ESC_U = re.compile(r"(?<!\\)\\+u([0-9a-fA-F]{4})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESC_WS = re.compile(r"(?<!\\)\\+[nrt]")
+_ESC_CHAR = re.compile(r"(?<!\\)\\+([\"'/])")
 _ENTITIES = (("&quot;", '"'), ("&#34;", '"'), ("&#39;", "'"), ("&#x27;", "'"), ("&apos;", "'"),
              ("&lt;", "<"), ("&gt;", ">"), ("&nbsp;", " "), ("&middot;", "·"),
              ("&mdash;", "—"), ("&ndash;", "–"), ("&hellip;", "…"), ("&amp;", "&"))
 _HTML = re.compile(r"<(?:!doctype\s+html|html[\s>]|head>|body[\s>]|title>)", re.IGNORECASE)
-_BLOCKS = re.compile(r"<(script|style)\b[^>]*>[\s\S]*?</\1\s*>", re.IGNORECASE)
+_BLOCK_OPEN = re.compile(r"<([sS][cC][rR][iI][pP][tT]|[sS][tT][yY][lL][eE])(?!\w)")
+_BLOCK_CLOSE = {"script": re.compile(r"</[sS][cC][rR][iI][pP][tT]\s*>"),
+                "style": re.compile(r"</[sS][tT][yY][lL][eE]\s*>")}
 _TAG = re.compile(r"<[a-zA-Z!/][^<>]{0,2000}>")
 #: Tree markers, spinners and box lines the terminal draws around a message.
 _MARKS = re.compile("[⎿●✻✶✳✢✽✺⏺⎯│┃┆╎╭╮╰╯─━═⋯▐▛▜▌▝▘█]")
@@ -69,17 +79,46 @@ def normalise(text: str) -> str:
     ``docs/javascripts/triage.js`` must give the same string for the same text."""
     t = text[:CAP]
     t = _ESC_U.sub(lambda m: chr(int(m.group(1), 16)), t)
+    if _SURROGATE.search(t):  # a pair escaped as two (JSON's spelling of an emoji) is one
+        t = t.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
     t = _ESC_WS.sub(" ", t)
     t = _ESC_CHAR.sub(lambda m: m.group(1), t)
     for entity, char in _ENTITIES:
         t = t.replace(entity, char)
     html = _HTML.search(t) is not None
     if html:
-        t = HTML_MARK + " " + _TAG.sub(" ", _BLOCKS.sub(" ", t))
+        t = HTML_MARK + " " + _TAG.sub(" ", _drop_blocks(t))
     t = _MARKS.sub(" ", t)
     for fancy, plain in _PLAIN:
         t = t.replace(fancy, plain)
     return _SPACE.sub(" ", t.lower()).strip()
+
+
+def _drop_blocks(t: str) -> str:
+    """``t`` with each ``<script …>…</script>`` and ``<style …>…</style>`` block one space,
+    left to right, tag names in any ASCII case (as HTML reads them): what
+    ``re.sub(r"<(script|style)\\b[^>]*>[\\s\\S]*?</\\1\\s*>", " ", t, flags=re.I)`` did, in
+    linear time. That regex looked for the closing tag again from every opening that has
+    none (800 KB of ``<script>`` took ten minutes); here a name found unclosed once stays
+    unclosed, and the first ``>`` and each name's next closing tag are found once."""
+    out, last, pos, gt = [], 0, 0, -1
+    close: dict[str, re.Match | None] = {}
+    while (m := _BLOCK_OPEN.search(t, pos)) is not None:
+        if gt < m.end():
+            gt = t.find(">", m.end())  # where the opening tag ends
+            if gt == -1:
+                break
+        name = m.group(1).lower()
+        c = close.get(name)
+        if name not in close or (c is not None and c.start() <= gt):
+            c = close[name] = _BLOCK_CLOSE[name].search(t, gt + 1)
+        if c is None:
+            pos = m.start() + 1
+            continue
+        out += [t[last:m.start()], " "]
+        last = pos = c.end()
+    out.append(t[last:])
+    return "".join(out)
 
 
 def _squash(t: str) -> str:
@@ -197,8 +236,17 @@ def client_version(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _vkey(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split("."))
+def _number(digits: str) -> tuple[int, str]:
+    """Decimal digits (any script's: ``\\d`` matches them all) as a key that orders as their
+    value, however many there are (``int()`` refuses more than 4,300)."""
+    if not digits.isascii():
+        digits = "".join(str(unicodedata.decimal(d)) for d in digits)
+    digits = digits.lstrip("0")
+    return len(digits), digits
+
+
+def _vkey(v: str) -> tuple[tuple[int, str], ...]:
+    return tuple(_number(x) for x in v.split("."))
 
 
 def rank(text: str) -> Triage:
@@ -227,8 +275,9 @@ def rank(text: str) -> Triage:
                     key=lambda i: (-i.best, -i.score, order.index(i.cause.code)))
     m = _QUOTED_TIMEOUT.search(norm)
     if m:
-        quoted = int(m.group(1))
-        lead_codes = next(o for limit, o in TIMEOUT_ORDER if limit is None or quoted < limit)
+        quoted = _number(m.group(1))
+        lead_codes = next(o for limit, o in TIMEOUT_ORDER
+                          if limit is None or quoted < _number(str(limit)))
         lead = [found.get(c) or Ranked(CAUSES[c], 0, 0) for c in lead_codes]
         ranked = lead + [r for r in ranked if r.cause.code not in lead_codes]
     version = client_version(text)

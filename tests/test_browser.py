@@ -117,7 +117,7 @@ def search_page(browser, served):
 @pytest.mark.parametrize("path", ["", "network/", "proxy-tls/", "timeouts/", "auth/",
                                   "rate-limits/", "errors/", "notebooks/network/",
                                   "notebooks/auth/", "notebooks/timeouts/",
-                                  "notebooks/rate-limits/", "reference/cli/", "reference/json/",
+                                  "notebooks/rate-limits/", "reference/cli/", "reference/json/", "paste/",
                                   "reference/lab/", "reference/publishing/", "reference/fixes/",
                                   "long-tasks/", "getting-help/"])
 def test_pages_load_clean_and_stay_local(page, served, path):
@@ -331,3 +331,145 @@ def test_transcripts_wrap_on_a_phone_and_fold(phone, served):
     assert len(transcripts) >= 10
     assert not [b for b in transcripts if b["clipped"]], [b for b in transcripts if b["clipped"]]
     assert {b["space"] for b in blocks if not b["transcript"]} == {"pre"}
+
+
+# -- the "paste your error" box: the same answer as `runbooks triage` ---------------------------
+FIELD = Path(__file__).parent / "fixtures" / "field"
+
+
+def _box_texts() -> list[str]:
+    """Every paste of the field corpus, the catalogue's whole messages and every signature;
+    then texts built from the normaliser's own tables (each mark, dash, quote, space and
+    entity, escapes, HTML, numbers in other scripts), so a table changed on one side only
+    shows."""
+    from runbooks import triage
+    from runbooks.causes import CAUSES, MESSAGES
+
+    texts = [json.loads(line)["message"] for f in sorted(FIELD.glob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += [*MESSAGES, *(s.text for c in CAUSES.values() for s in c.sigs),
+              *(" ".join((s.text, *s.also)) for c in CAUSES.values() for s in c.sigs if s.also),
+              *CAUSES, f"  {next(iter(CAUSES))}\n"]
+    marks = triage._MARKS.pattern[1:-1]
+    texts += [f"{marks} connect ETIMEDOUT {marks}",
+              "".join(a + "x" for a, _ in triage._PLAIN) + " ECONNRESET",
+              " ".join(e for e, _ in triage._ENTITIES) + " &amp;lt; Invalid API key",
+              "\x1c\x1d\x1e\x1f\x85 ENOTFOUND \x85\x1f\u2028\ufeff\u00a0\u3000",
+              "\ufeffcert_has_expired\ufeff", "tcp.timeout\x1c", "\u0130STANBUL \u03a3\u039f\u03a3",
+              r'{\"error\":{\"type\":\"overloaded_error\"}} \\\\u00b7 \\n \ud83d\ude00 \\ud83d\\ude00',
+              "\\" * 3000 + "u0041",
+              ("<html><SCRIPT src=x>ECONNREFUSED</script ><style>429</STYLE>"
+               "<scripts>529</scripts><script>never <b>closed</b>"),
+              "<!DOCTYPE\x85HTML><p>ETIMEDOUT</p>", "<Title>x</tiTLE> EAI_AGAIN", "<\u0130tle>",
+              "set API_TIMEOUT_MS above \u0663\u0660",
+              "set API_TIMEOUT_MS above \uff13\uff10\uff10\uff10\uff10",
+              "request timed out. set api_timeout_ms above " + "0" * 5000 + "7",
+              "claude code v\u0662.\u0660.\u0661\u0664 connection error.",
+              "claude-code@2.1." + "9" * 5000 + " econnreset", '"version" : "1.0.35" ECONNREFUSED',
+              "Claude Code version 2.0.14 socket hang up", "x" * 1000]
+    return texts
+
+
+def _py_answer(text: str) -> dict:
+    from runbooks.triage import normalise, rank
+
+    t = rank(text)
+    return {"ranked": [{"code": r.cause.code, "best": r.best, "score": r.score,
+                        "matched": [m.text for m in r.matched]} for r in t.ranked],
+            "version": t.version, "notes": t.notes, "normalised": normalise(text)}
+
+
+@pytest.fixture(scope="module")
+def paste_page(browser, served):
+    ctx, pg = _new_page(browser)
+    pg.goto(served + "paste/", wait_until="networkidle")
+    yield pg
+    ctx.close()
+
+
+def test_paste_box_ranks_every_message_as_triage_does(paste_page):
+    """Python's rank() and the page's window.runbooksTriage on every text, in one evaluate:
+    the same normalised text, the same ranking (codes, weights, rules), version and notes."""
+    texts = _box_texts()
+    assert len(texts) > 500
+    got = paste_page.evaluate("texts => texts.map(t => window.runbooksTriage(t))", texts)
+    differ = []
+    for text, js in zip(texts, got, strict=True):
+        py = _py_answer(text)
+        if js != py:
+            differ.append((text[:80], {k: (py[k], js[k]) for k in py if py[k] != js[k]}))
+    assert not differ, f"{len(differ)} of {len(texts)} differ; first: {differ[:3]}"
+    assert paste_page.errors == [] and paste_page.outside == []
+
+
+def test_paste_box_shows_the_top_cause_and_its_link_leads_there(page, served):
+    paste = next(json.loads(line) for line in (FIELD / "proxytls.jsonl").read_text(
+        encoding="utf-8").splitlines() if json.loads(line)["id"] == "cc-8054-1")["message"]
+    top = _py_answer(paste)["ranked"][0]["code"]
+    page.goto(served + "paste/", wait_until="networkidle")
+    box = page.get_by_label("What Claude Code printed")
+    box.fill(paste[:-1])  # a paste, then the last key
+    box.press_sequentially(paste[-1])
+    first = page.locator(".triage-results ol.triage-causes > li").first
+    first.wait_for()
+    assert page.locator(".triage-results").get_attribute("aria-live") == "polite"
+    assert first.locator("code.cause").inner_text() == top
+    assert "Fix:" in first.inner_text() and "Tells it apart:" in first.inner_text()
+    assert page.locator(".triage-results ol.triage-causes > li").count() <= 3
+    link = first.locator("a").first
+    assert link.get_attribute("href") == f"../proxy-tls/#{top}"
+    link.click()
+    page.wait_for_url(f"{served}proxy-tls/#{top}")
+    assert page.locator(f"[id='{top}']").is_visible()
+    assert page.errors == [] and page.outside == []
+
+
+def test_paste_box_shows_an_html_paste_as_text(page, served):
+    html = ('<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>'
+            '<body><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+            '<b id="injected">ECONNREFUSED</b></body></html>')
+    page.goto(served + "paste/", wait_until="networkidle")
+    page.get_by_label("What Claude Code printed").fill(html)
+    results = page.locator(".triage-results")
+    results.locator("li").first.wait_for()
+    assert "<!DOCTYPE html>" in results.inner_text()  # a rule's text, shown as text
+    assert results.locator("img, b#injected, script").count() == 0
+    assert page.evaluate("() => window.__pwned === undefined && !document.getElementById('injected')")
+    assert page.errors == [] and page.outside == []
+
+
+def test_paste_box_says_run_the_doctor_when_nothing_fits(page, served):
+    page.goto(served + "paste/", wait_until="networkidle")
+    page.get_by_label("What Claude Code printed").fill("my cat walked on the keyboard")
+    page.get_by_text("No known message in this paste.").wait_for()
+    assert "runbooks doctor" in page.locator(".triage-results").inner_text()
+    assert page.outside == []
+
+
+def test_paste_box_works_from_a_copy_opened_from_disk(browser, site):
+    """file://: no server, no fetch; the data is a script that sets a global."""
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    try:
+        pg.goto((site / "paste" / "index.html").as_uri())
+        pg.get_by_label("What Claude Code printed").fill("connect ECONNREFUSED 127.0.0.1:443")
+        first = pg.locator(".triage-results ol.triage-causes > li").first
+        first.wait_for()
+        assert first.locator("code.cause").inner_text() == "tcp.refused"
+        assert first.locator("a").first.get_attribute("href") == \
+            "../network/index.html#tcp.refused"
+    finally:
+        ctx.close()
+
+
+def test_paste_box_reads_on_a_phone(phone, served):
+    phone.goto(served + "paste/", wait_until="networkidle")
+    phone.get_by_label("What Claude Code printed").fill(
+        "API Error (Connection error.) · Retrying in 4 seconds… (attempt 4/10) "
+        "SELF_SIGNED_CERT_IN_CHAIN claude-code@2.0.14")
+    phone.locator(".triage-results li").first.wait_for()
+    width = phone.evaluate("() => document.documentElement.clientWidth")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
+    box = phone.evaluate("""() => { const r = document.querySelector('#triage-text')
+        .getBoundingClientRect(); return [r.left, r.right] }""")
+    assert 0 <= box[0] and box[1] <= width

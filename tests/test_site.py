@@ -762,3 +762,17 @@ def test_commands_shown_use_options_the_cli_accepts(page):
         except (UsageError, AssertionError, SystemExit) as exc:
             bad.append(f"runbooks {' '.join(args)}: {exc}")
     assert not bad, "\n".join(bad)
+
+
+def test_the_paste_box_data_is_what_triage_ranks_with(site):
+    """javascripts/triage-data.js, written by the build, is runbooks.triage.data(), whole."""
+    import json
+
+    from runbooks.site.hooks import TRIAGE_DATA
+    from runbooks.triage import data
+
+    text = (site / TRIAGE_DATA).read_text(encoding="ascii")
+    prefix = "window.RUNBOOKS_TRIAGE_DATA = "
+    body = next(line for line in text.splitlines() if line.startswith(prefix))
+    assert json.loads(body[len(prefix):].removesuffix(";")) == data()
+    assert not (ROOT / "docs" / TRIAGE_DATA).exists()  # generated, never a source file
