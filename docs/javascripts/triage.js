@@ -214,9 +214,10 @@
           return o !== r && r.parts[0] !== o.parts[0] && o.parts[0].indexOf(r.parts[0]) !== -1;
         });
       });
-      var weights = item.matched.map(function (r) { return r.causes[item.code]; });
-      item.best = Math.max.apply(null, weights);
-      item.score = weights.reduce(function (a, b) { return a + b; }, 0);
+      // the best rule among all that occur; the sum without the rules a longer one holds
+      item.best = Math.max.apply(null, mine.map(function (r) { return r.causes[item.code]; }));
+      item.score = item.matched.map(function (r) { return r.causes[item.code]; })
+        .reduce(function (a, b) { return a + b; }, 0);
     });
     var ranked = Array.from(found.values()).sort(function (a, b) {
       return (b.best - a.best) || (b.score - a.score) || (order[a.code] - order[b.code]);
