@@ -38,7 +38,7 @@ from runbooks.causes import CAUSES, MESSAGES, PAGES, SITE_URL, Cause, Sig, site_
 from runbooks.masking import clip, redact
 from runbooks.render import printable
 from runbooks.site import field
-from runbooks.triage import TIMEOUT_ORDER, data, match_message, normalise, occurs
+from runbooks.triage import TIMEOUT_ORDER, data, match_message, normalise, occurs, rules
 
 
 def _occurs(part: str, text: str) -> bool:
@@ -358,11 +358,21 @@ _ANCHORED_HEADING = re.compile(r"^#{1,6}[ \t]+.*\{[ \t]*#([\w.\-]+)(?:[ \t][^}]*
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
 
 
+def _leads(c: Cause, sig: str) -> bool:
+    """``sig`` points to ``c`` at least as strongly as to any other cause (so a word that many
+    causes' field messages share is listed where it weighs most, not under every one)."""
+    rule = next((r for r in rules() if r.parts == (normalise(sig),)), None)
+    return rule is None or rule.causes.get(c.code, 0) >= max(rule.causes.values())
+
+
 def messages_line(c: Cause) -> str:
-    """The cause's signatures as one paragraph; a message that other causes share names them,
-    since Claude Code prints it for each (the doctor tells them apart)."""
+    """The cause's signatures as one paragraph, each under the causes it weighs most for; a
+    message that other causes share names them, since Claude Code prints it for each (the
+    doctor tells them apart)."""
     parts = []
-    for sig in c.signatures:
+    for sig in dict.fromkeys(c.signatures):
+        if not _leads(c, sig):
+            continue
         others = [o for o in CAUSES.values() if o.code != c.code and sig in o.signatures]
         also = ", ".join(f"[{o.title}]({_link(c.page, o)})" for o in others)
         parts.append(f"{code(sig)} (also: {also})" if others else code(sig))
@@ -487,6 +497,16 @@ _TRANSCRIPT = re.compile(r'<div class="highlight">(?=<pre><span></span><code>(?:
                          r"|\$ [^\n]*\brunbooks (?:fix|undo)\b[^\n]*\n))")
 
 
+_PASTED = re.compile(r'<details class="quote">(?=\s*<summary>What users pasted)')
+
+
+def unsearchable_pastes(html: str) -> str:
+    """``html`` with each folded "What users pasted" block marked ``data-search-exclude``: the
+    corpus's pastes name many causes' words at once (a relay's error around a key's), and the
+    held-out part must not find itself."""
+    return _PASTED.sub('<details class="quote" data-search-exclude>', html)
+
+
 def unsearchable_transcripts(html: str) -> str:
     """``html`` with each doctor transcript and fix session marked ``data-search-exclude``,
     and of class ``transcript`` (its long lines wrap on a phone: docs/stylesheets/extra.css)."""
@@ -572,7 +592,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 def on_page_content(html: str, page, config, files) -> str:
     html = relative_links(html, page.url, own_prefixes(config))
-    html = unsearchable_transcripts(html)
+    html = unsearchable_pastes(unsearchable_transcripts(html))
     if _is_notebook(page):
         html, css = shared_stylesheet(html)
         digest = hashlib.sha256(css.encode()).hexdigest()[:8]
