@@ -473,3 +473,50 @@ def test_paste_box_reads_on_a_phone(phone, served):
     box = phone.evaluate("""() => { const r = document.querySelector('#triage-text')
         .getBoundingClientRect(); return [r.left, r.right] }""")
     assert 0 <= box[0] and box[1] <= width
+
+
+# -- the field corpus through the search box (issue 14) -------------------------------------------
+def _bench_search_field():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "search_field.py"
+    spec = importlib.util.spec_from_file_location("bench_search_field", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def field_search(browser, served):
+    """bench/search_field.py's measurement, on this build: every paste of the field corpus
+    typed into one page's search box, whole and by its longest line (about 40 s)."""
+    bench = _bench_search_field()
+    ctx, pg = _new_page(browser)
+    try:
+        bench.open_search(pg, served)
+        result = bench.measure(bench.searcher(pg), bench.corpus())
+        assert pg.errors == [] and pg.outside == [], (pg.errors, pg.outside)
+    finally:
+        ctx.close()
+    return result["figures"]
+
+
+#: What the held split reaches now (whole 69.3 %, line 74.7 % of 75): a fall below this is a
+#: regression of the search tuning or of the pages. The rest to issue 14's 80 % is pastes
+#: Material's search answers with nothing (bench/search_field.py's docstring says why).
+HELD_FLOOR = {"whole": 0.65, "line": 0.70}
+
+
+def test_search_puts_a_fixing_page_first_for_the_field_corpus(field_search):
+    held = field_search["held"]
+    assert held["line"]["n"] == held["whole"]["n"] > 0
+    for mode, floor in HELD_FLOOR.items():
+        assert held[mode]["share"] >= floor, (mode, held[mode], field_search["tune"][mode])
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14's bar is not reached by Material's search: "
+                   "held split 75 % by the longest line (a quoted word it lacks, or a "
+                   "'word:' after a '-', leaves a paste with no result); strict, so reaching "
+                   "it fails here and the floor above should be raised to the bar")
+def test_search_reaches_the_issues_bar_on_the_held_split(field_search):
+    assert field_search["held"]["line"]["share"] >= _bench_search_field().BAR

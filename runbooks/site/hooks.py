@@ -57,8 +57,12 @@ log = logging.getLogger("mkdocs.hooks.runbooks")
 #: A pasted message must find the section that fixes it first: the fix pages (``PAGES``) rank
 #: above the pages that only mention messages (the runbook's output, the reference), and the
 #: error index, which points to the fix pages, below everything (Material's per-page
-#: ``search.boost``; 1 is the default).
+#: ``search.boost``; 1 is the default). Of the fix pages, those a cause points to rank first;
+#: the others (recovery, prevention) quote error bodies from transcripts while fixing none of
+#: them, and rank between them and an ordinary page (bench/search_field.py measures it).
 FIX_PAGE_SEARCH_BOOST = 3
+GUIDE_PAGE_SEARCH_BOOST = 1.5
+CAUSE_PAGES = frozenset(c.page for c in CAUSES.values())
 ERRORS_SEARCH_BOOST = 0.1
 NOTEBOOK_SEARCH_BOOST = 0.2
 REFERENCE_SEARCH_BOOST = 0.3
@@ -581,7 +585,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return markdown
     if page.file.src_uri in PAGES:
         search = page.meta.setdefault("search", {})
-        search.setdefault("boost", FIX_PAGE_SEARCH_BOOST)
+        search.setdefault("boost", FIX_PAGE_SEARCH_BOOST if page.file.src_uri in CAUSE_PAGES
+                          else GUIDE_PAGE_SEARCH_BOOST)
     elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
         boost = REFERENCE_PAGE_SEARCH_BOOST.get(page.file.src_uri, REFERENCE_SEARCH_BOOST)
         page.meta.setdefault("search", {}).setdefault("boost", boost)
