@@ -51,6 +51,7 @@ class Sig:
     weight: int | None = None
     seen: str = ""
     note: str = ""
+    index: bool = True  # an entry of the error index (a generic word or status is not)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ class Cause:
 
     @property
     def signatures(self) -> tuple[str, ...]:
-        """The texts of the signatures that are one part (what the error index lists)."""
-        return tuple(s.text for s in self.sigs if not s.also)
+        """The texts of the signatures that are one part and name something (what the error
+        index lists and the cause's heading shows)."""
+        return tuple(dict.fromkeys(s.text for s in self.sigs if not s.also and s.index))
 
 
 #: The knowledge base's public address. The one setting both the site (mkdocs ``site_url``,
@@ -524,9 +526,12 @@ CAUSES: dict[str, Cause] = {
 }
 
 
+_Field = tuple[str, dict[str, int], tuple[str, ...], str, str, bool]
+
+
 def _w(text: str, causes: dict[str, int], also: tuple[str, ...] = (), seen: str = "",
-       note: str = "") -> tuple[str, dict[str, int], tuple[str, ...], str, str]:
-    return (text, causes, also, seen, note)
+       note: str = "", index: bool = True) -> _Field:
+    return (text, causes, also, seen, note, index)
 
 
 _OLD_CONN = ("\"API Error (Connection error.)\" is how clients before 2.1.33 reported every "
@@ -544,7 +549,7 @@ _GATEWAY = ("\"check your inference gateway\": newer clients (2.1.x) say this wh
 #: point to several causes, with a weight for each: the generic ones (an old client's
 #: "Connection error.", a bare status) rank the causes their threads most often showed, the
 #: specific ones (a gateway's own words, Bun's codes) lead. Merged into CAUSES below.
-FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
+FIELD: tuple[_Field, ...] = (
     # -- the old start-up banner and the old generic wording ------------------------------
     _w("Connection error.", {"network.intermittent": 8, "tcp.timeout": 8, "proxy.bypassed": 7,
                              "proxy.unreachable": 6, "proxy.local_not_bypassed": 6,
@@ -600,10 +605,10 @@ FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
     _w("Installation failed", {"install.download_failed": 22}),
     _w("Failed to install native update", {"install.download_failed": 26}),
     _w("claude-code-releases", {"install.download_failed": 20}),
-    _w("Failed to connect to platform.claude.com", {"auth.login_failed": 16,
-                                                    "tls.untrusted_issuer": 14}),
-    _w("Failed to connect to console.anthropic.com", {"auth.login_failed": 16,
-                                                      "tls.untrusted_issuer": 14}),
+    _w("Failed to connect to platform.claude.com", {"auth.login_failed": 13,
+                                                    "tls.untrusted_issuer": 12}),
+    _w("Failed to connect to console.anthropic.com", {"auth.login_failed": 13,
+                                                      "tls.untrusted_issuer": 12}),
     _w("Redirect URI", {"auth.login_failed": 24}),
     _w("Authorization failed", {"auth.login_failed": 20}),
     _w("Press Enter to retry", {"auth.login_failed": 12}),
@@ -685,8 +690,8 @@ FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
     _w("no healthy upstream", {"http.server_error": 22, "status.incident": 18}),
     _w("upstream connect error", {"http.server_error": 22, "status.incident": 18}),
     _w("disconnect/reset before headers", {"http.server_error": 20, "status.incident": 16}),
-    _w("Error from provider", {"gateway.upstream": 20, "model.unavailable": 10}),
-    _w("Upstream provider", {"gateway.upstream": 22}),
+    _w("Error from provider", {"gateway.upstream": 14, "model.unavailable": 10}),
+    _w("Upstream provider", {"gateway.upstream": 16}),
     _w("All providers failed", {"gateway.upstream": 24}),
     _w("All credentials for model", {"gateway.upstream": 24}),
     _w("上游", {"gateway.upstream": 22}),
@@ -733,7 +738,7 @@ FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
     _w("Request failed with status code 403", {"region.unsupported": 14, "proxy.rejected": 13,
                                                "http.edge_blocked": 12}),
     _w("Request failed with status code 407", {"proxy.auth_required": 24}),
-    _w("getaddrinfo", {"dns.nxdomain": 12, "dns.timeout": 11}),
+    _w("getaddrinfo", {"dns.nxdomain": 12}),
     _w("no such host", {"dns.nxdomain": 16}),
     _w("i/o timeout", {"tcp.timeout": 14, "gateway.upstream": 10}),
     _w("dial tcp", {"gateway.upstream": 12, "tcp.timeout": 11}),
@@ -828,25 +833,173 @@ FIELD: tuple[tuple[str, dict[str, int], tuple[str, ...], str, str], ...] = (
     _w("超时", {"http.first_byte_timeout": 14, "tcp.timeout": 12}),
     _w("限流", {"ratelimit.exceeded": 18}),
     _w("负载", {"overloaded": 14, "gateway.upstream": 13}),
+    # -- batch two of the field: newer wordings, the providers' own ---------------------------
+    _w("Connection closed mid-response", {"http.stream_stall": 26, "network.intermittent": 16,
+                                          "tcp.reset": 14}),
+    _w("The response above may be incomplete", {"http.stream_stall": 20,
+                                                "network.intermittent": 14}),
+    _w("The response stopped arriving", {"http.stream_stall": 26, "http.stream_buffered": 16}),
+    _w("No response from API", {"http.first_byte_timeout": 20, "network.intermittent": 14}),
+    _w("SSO session", {"auth.expired": 24}, also=("expired",)),
+    _w("aws sso login", {"auth.expired": 22}),
+    _w("Session token not found or invalid", {"auth.invalid": 22, "auth.expired": 14}),
+    _w("UnauthorizedException", {"auth.invalid": 20}),
+    _w("not available on your vertex deployment", {"model.unavailable": 26}),
+    _w("Resource not found", {"http.not_api": 16, "model.unavailable": 12}),
+    _w("cannot be parsed as a URL", {"proxy.bad_url": 24}),
+    _w("Failed to check for updates", {"install.download_failed": 22}),
+    _w("Unable to fetch latest version", {"install.download_failed": 24}),
+    _w("更新失败", {"install.download_failed": 22}),
+    _w("no available accounts", {"gateway.upstream": 24}),
+    _w("No available channel", {"model.unavailable": 22, "gateway.upstream": 20}),
+    _w("Publisher Model", {"model.unavailable": 24}),
+    _w("OAuth token revoked", {"auth.invalid": 24, "auth.expired": 16}),
+    _w("Extra usage is required", {"ratelimit.extra_usage": 26}),
+    _w("OAuth authentication is currently not supported", {"auth.invalid": 20}),
+    # -- what clients, browsers, resolvers and clouds say, in the words they use -----------------
+    _w("Unable to connect to Anthropic services", {"proxy.rejected": 16, "region.unsupported": 14},
+       also=("400",)),
+    _w("Connection dropped", {"tcp.reset": 20, "ipv6.broken": 14, "network.intermittent": 13}),
+    _w("Connection timed out", {"tcp.timeout": 14, "http.first_byte_timeout": 10}),
+    _w("Can't reach the API server", {"dns.nxdomain": 12, "tcp.timeout": 11}),
+    _w("DNS lookup failed", {"dns.nxdomain": 18, "dns.timeout": 16}),
+    _w("Could not resolve host", {"dns.nxdomain": 18, "dns.timeout": 14}),
+    _w("Name or service not known", {"dns.nxdomain": 18}),
+    _w("nodename nor servname provided", {"dns.nxdomain": 18}),
+    _w("Temporary failure in name resolution", {"dns.timeout": 20, "dns.nxdomain": 14}),
+    _w("certificate verify failed", {"tls.untrusted_issuer": 18, "tls.client_store": 12}),
+    _w("handshake failure", {"tls.handshake_failed": 18}),
+    _w("socket disconnected", {"tls.handshake_failed": 12, "tcp.reset": 11}),
+    _w("EHOSTDOWN", {"tcp.unreachable": 16}),
+    _w("ERR_NETWORK", {"tcp.timeout": 10, "network.intermittent": 9}),
+    _w("ERR_CONNECTION_REFUSED", {"tcp.refused": 18, "auth.login_failed": 10}),
+    _w("ERR_CONNECTION_TIMED_OUT", {"tcp.timeout": 18}),
+    _w("ERR_NAME_NOT_RESOLVED", {"dns.nxdomain": 18}),
+    _w("ERR_CERT_AUTHORITY_INVALID", {"tls.untrusted_issuer": 20}),
+    _w("ERR_CERT_DATE_INVALID", {"tls.expired": 18, "tls.not_yet_valid": 16}),
+    _w("refused to connect", {"auth.login_failed": 14, "tcp.refused": 12}, also=("localhost",)),
+    _w("callback", {"auth.login_failed": 16}, also=("oauth",)),
+    _w("invalid_grant", {"auth.expired": 18, "auth.login_failed": 14}),
+    _w("invalid_client", {"auth.login_failed": 16}),
+    _w("state mismatch", {"auth.login_failed": 16}),
+    _w("Run /login", {"auth.missing": 9, "auth.invalid": 8}),
+    _w("billing", {"auth.billing": 10}),
+    _w("credit", {"auth.billing": 9}),
+    _w("payment", {"auth.billing": 9}),
+    _w("Opus", {"ratelimit.subscription": 12}, also=("limit",)),
+    _w("rate limited", {"ratelimit.exceeded": 14}),
+    _w("tokens per minute", {"ratelimit.exceeded": 16}),
+    _w("Too many tokens", {"ratelimit.exceeded": 16}),
+    _w("Quota exceeded", {"ratelimit.exceeded": 16, "auth.billing": 10}),
+    _w("server is busy", {"overloaded": 14, "gateway.upstream": 12}),
+    _w("upstream", {"gateway.upstream": 10, "http.server_error": 9}),
+    _w("gateway", {"gateway.upstream": 7}),
+    _w("Unable to locate credentials", {"auth.missing": 20}),
+    _w("security token", {"auth.expired": 22}, also=("expired",)),
+    _w("not authorized to perform", {"auth.forbidden": 20}),
+    _w("on-demand throughput", {"model.unavailable": 22}),
+    _w("inference profile", {"model.unavailable": 18}),
+    _w("model identifier", {"model.unavailable": 16}),
+    _w("aiplatform", {"auth.forbidden": 12, "model.unavailable": 10}, also=("permission",)),
+    _w("invalid_request_error", {"gateway.request_rejected": 7, "ratelimit.spend_cap": 6,
+                                 "model.unavailable": 6}),
+    # other languages: Chinese relays, Japanese and Korean terminals
+    _w("服务器繁忙", {"overloaded": 14, "gateway.upstream": 13}),
+    _w("中转", {"gateway.upstream": 8}),
+    _w("请求失败", {"gateway.upstream": 8, "network.intermittent": 7}),
+    _w("网络", {"network.intermittent": 8, "tcp.timeout": 7}),
+    _w("连接", {"tcp.timeout": 7, "tcp.refused": 6}),
+    _w("证书", {"tls.untrusted_issuer": 12}),
+    _w("代理", {"proxy.unreachable": 8, "proxy.bypassed": 6}),
+    _w("认证", {"auth.invalid": 10}),
+    _w("鉴权", {"auth.invalid": 10}),
+    _w("无效", {"auth.invalid": 8}),
+    _w("过期", {"auth.expired": 12}),
+    _w("限制", {"ratelimit.subscription": 8, "ratelimit.exceeded": 8}),
+    _w("频率", {"ratelimit.exceeded": 12}),
+    _w("封禁", {"auth.account_disabled": 16}),
+    _w("封号", {"auth.account_disabled": 16}),
+    _w("地区", {"region.unsupported": 14}),
+    _w("模型", {"model.unavailable": 8}),
+    _w("タイムアウト", {"http.first_byte_timeout": 10, "tcp.timeout": 9}),
+    _w("接続", {"tcp.timeout": 7}),
+    _w("시간 초과", {"http.first_byte_timeout": 10, "tcp.timeout": 9}),
+    _w("연결", {"tcp.timeout": 7}),
     # -- streams -------------------------------------------------------------------------------
     _w("Stream idle timeout - partial response received", {"http.stream_stall": 28,
                                                            "http.stream_buffered": 18}),
     _w("Stream idle timeout - no chunks received", {"http.first_byte_timeout": 28,
                                                     "http.stream_stall": 20}),
     _w("Stream idle timeout", {"http.stream_stall": 16, "http.first_byte_timeout": 15}),
+    _w("Request timed out.", {"http.first_byte_timeout": 13}),
     _w("Request timed out", {"http.first_byte_timeout": 12, "tcp.timeout": 11,
                              "config.timeout_too_low": 9, "proxy.bad_url": 7}),
 )
 
 
+#: An HTTP status, however a client, a gateway or a log spells it, points to the causes that
+#: status most often means in the field (weak: any specific words outrank it).
+_STATUS_CAUSES: dict[int, dict[str, int]] = {
+    400: {"gateway.request_rejected": 9, "model.unavailable": 8, "ratelimit.spend_cap": 7},
+    401: {"auth.invalid": 10, "auth.expired": 8, "auth.missing": 7},
+    402: {"auth.billing": 10},
+    403: {"auth.forbidden": 9, "http.edge_blocked": 8, "region.unsupported": 7},
+    404: {"http.not_api": 9, "model.unavailable": 8},
+    407: {"proxy.auth_required": 12},
+    408: {"http.first_byte_timeout": 9, "gateway.upstream": 8},
+    429: {"ratelimit.exceeded": 10, "ratelimit.subscription": 7},
+    500: {"http.server_error": 9, "gateway.upstream": 8},
+    502: {"gateway.upstream": 9, "http.server_error": 9},
+    503: {"http.server_error": 9, "gateway.upstream": 8, "overloaded": 7},
+    504: {"http.server_error": 9, "gateway.upstream": 8, "http.first_byte_timeout": 7},
+    529: {"overloaded": 10},
+}
+_STATUS_SPELLINGS = ("API Error: {n}", "API Error ({n}", "status code {n}", "HTTP {n}",
+                     "returned {n}", "\"code\":{n}", "\"status\":{n}", "Error: {n}")
+#: Single words that say where to look when nothing more specific occurs (weaker still).
+_WORDS: dict[str, dict[str, int]] = {
+    "network error": {"tcp.timeout": 8, "network.intermittent": 8, "proxy.unreachable": 7},
+    "timed out": {"http.first_byte_timeout": 8, "tcp.timeout": 8},
+    "timeout": {"http.first_byte_timeout": 7, "tcp.timeout": 7},
+    "offline": {"network.intermittent": 7, "tcp.timeout": 6},
+    "certificate": {"tls.untrusted_issuer": 8, "tls.client_store": 6},
+    "ssl": {"tls.untrusted_issuer": 8, "tls.handshake_failed": 7},
+    "tls": {"tls.handshake_failed": 7, "tls.untrusted_issuer": 7},
+    "proxy": {"proxy.unreachable": 6, "proxy.bypassed": 5},
+    "quota": {"ratelimit.exceeded": 8, "auth.billing": 7},
+    "balance": {"auth.billing": 9},
+    "expired": {"auth.expired": 8, "tls.expired": 7},
+    "login": {"auth.login_failed": 7, "auth.missing": 6},
+    "limit": {"ratelimit.subscription": 7, "ratelimit.exceeded": 7},
+    "not found": {"http.not_api": 8, "model.unavailable": 7},
+    "refused": {"tcp.refused": 9},
+    "reset": {"tcp.reset": 8},
+    "closed": {"http.stream_stall": 6, "tcp.reset": 6},
+    "dns": {"dns.timeout": 8, "dns.nxdomain": 7},
+    "vpn": {"network.intermittent": 7},
+    "model": {"model.unavailable": 5},
+    "unavailable": {"http.server_error": 7, "overloaded": 6},
+}
+FIELD += tuple(_w(word, weights, index=False) for word, weights in _WORDS.items())
+FIELD += tuple(_w(spelling.format(n=n), weights, index=False)
+               for n, weights in _STATUS_CAUSES.items() for spelling in _STATUS_SPELLINGS)
+
+def _names(text: str, weights: dict[str, int]) -> bool:
+    """A field message names a cause (and is an entry of the error index) when it weighs as
+    much as a specific signature and is more than one common word (``billing``, ``代理``)."""
+    one_word = " " not in text.strip() and (text.islower() or not text.isascii())
+    return max(weights.values()) >= 12 and not (one_word and len(text) < 12)
+
+
 def _merge(causes: dict[str, Cause]) -> dict[str, Cause]:
     """The catalogue with :data:`FIELD`'s messages added to each cause they point to."""
     extra: dict[str, list[Sig]] = {}
-    for text, weights, also, seen, note in FIELD:
+    for text, weights, also, seen, note, index in FIELD:
         for code, weight in weights.items():
             if code not in causes:
                 raise KeyError(f"FIELD names an unknown cause {code!r}")
-            extra.setdefault(code, []).append(Sig(text, also, weight, seen, note))
+            extra.setdefault(code, []).append(
+                Sig(text, also, weight, seen, note, index and _names(text, weights)))
     return {code: replace(c, sigs=c.sigs + tuple(extra.get(code, ())))
             for code, c in causes.items()}
 

@@ -225,7 +225,7 @@ TIMEOUT_ORDER = [
 ]
 
 _VERSION = re.compile(
-    r"(?:claude[ -]code(?:[ /@]|\s+version\s*|\s+v)|\"version\"\s*:\s*\"|version:\s*|"
+    r"(?:claude[ -]code(?:[ /@]|\s+version\s*|\s+v)|\"version\"\s*:\s*\"|current version:\s*|"
     r"claude\s+v|@anthropic-ai/claude-code@)v?(\d+\.\d+\.\d+)")
 
 

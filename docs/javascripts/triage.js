@@ -48,7 +48,7 @@
   var QUOTED_TIMEOUT = /api_timeout_ms above (\p{Nd}+)/u;
   var S = "[" + WS + "]";
   var VERSION = new RegExp("(?:claude[ -]code(?:[ /@]|" + S + "+version" + S + "*|" + S +
-    "+v)|\"version\"" + S + "*:" + S + "*\"|version:" + S + "*|claude" + S +
+    "+v)|\"version\"" + S + "*:" + S + "*\"|current version:" + S + "*|claude" + S +
     "+v|@anthropic-ai/claude-code@)v?(\\p{Nd}+\\.\\p{Nd}+\\.\\p{Nd}+)", "u");
   var ND = /^\p{Nd}$/u;
 
