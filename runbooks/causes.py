@@ -554,7 +554,7 @@ FIELD: tuple[_Field, ...] = (
     _w("Connection error.", {"network.intermittent": 8, "tcp.timeout": 8, "proxy.bypassed": 7,
                              "proxy.unreachable": 6, "proxy.local_not_bypassed": 6,
                              "status.incident": 5},
-       seen="on screen before 2.1.33; debug logs of every version", note=_OLD_CONN),
+       ),
     _w("connection error", {"network.intermittent": 7, "tcp.timeout": 7, "proxy.bypassed": 6,
                             "proxy.unreachable": 6, "proxy.local_not_bypassed": 6}),
     _w("fetch failed", {"tcp.timeout": 9, "proxy.unreachable": 8, "gateway.upstream": 7,
@@ -573,6 +573,8 @@ FIELD: tuple[_Field, ...] = (
     _w("Unable to connect to API", {"tcp.timeout": 7, "tcp.refused": 6}),
     # -- Bun's spellings (the native client) -------------------------------------------------
     _w("ConnectionRefused", {"tcp.refused": 20, "ipv6.broken": 14, "proxy.unreachable": 12}),
+    _w("Unable to connect to API (ConnectionRefused)", {"tcp.refused": 22, "ipv6.broken": 15,
+                                                        "proxy.unreachable": 13}),
     _w("FailedToOpenSocket", {"tcp.refused": 18, "dns.nxdomain": 15, "tcp.timeout": 14}),
     _w("ETIMEOUT", {"dns.timeout": 20}),
     _w("EREFUSED", {"dns.timeout": 20}),
@@ -984,6 +986,57 @@ FIELD += tuple(_w(word, weights, index=False) for word, weights in _WORDS.items(
 FIELD += tuple(_w(spelling.format(n=n), weights, index=False)
                for n, weights in _STATUS_CAUSES.items() for spelling in _STATUS_SPELLINGS)
 
+_PINNED = "2.1.332 (captured from the pinned client)"
+#: The client versions that print each wording, and for an older one what the client says
+#: now: from the pinned client's captures (tests/test_client_api.py), the changelog (facts §7)
+#: and the versions the field corpus's threads give (a range is the lowest and highest seen;
+#: the wording may be older or live longer). Laid over every signature with that text.
+SEEN: dict[str, tuple[str, str]] = {
+    "Unable to connect to Anthropic services": ("0.2.36–2.1.220 (threads), start-up check",
+                                                _OLD_BANNER),
+    "Connection error.": ("on screen 1.0.24–1.0.90 (threads; the changelog: before 2.1.33); in "
+                          "debug logs of every version, " + _PINNED, _OLD_CONN),
+    "fetch failed": ("1.0.38–1.0.90 (threads), the inner line of \"Connection error.\"", ""),
+    "Unable to connect to API": ("2.1.17–2.1.220 (threads), " + _PINNED, ""),
+    "Unable to connect to API (ConnectionRefused)": (
+        "2.1.x before 2.1.227 (2.1.17–2.1.220 in threads)",
+        "\"Unable to connect to API (ConnectionRefused)\": 2.1.x before 2.1.227 name the "
+        "runtime's code; 2.1.227 and later word a refusal as guidance (\"Connection refused — a "
+        "firewall or proxy may be blocking it (ECONNREFUSED)\", " + _PINNED + ")."),
+    "Connection refused — a firewall or proxy may be blocking it": (
+        "2.1.227 and later (the changelog; 2.1.233 in threads; " + _PINNED + ")", ""),
+    "API Error: Connection refused — a firewall or proxy may be blocking it (ECONNREFUSED)": (
+        _PINNED, ""),
+    "Self-signed certificate detected": ("2.1.201 (threads), " + _PINNED, ""),
+    "SSL certificate verification failed": ("2.1.59 (threads), " + _PINNED, ""),
+    "Missing API key": ("1.0.98–2.1.206 (threads)",
+                        "\"Missing API key · Run /login\" is the older wording of \"Not logged "
+                        "in · Please run /login\" (" + _PINNED + ")."),
+    "Not logged in · Please run /login": (_PINNED, ""),
+    "Invalid API key · Please run /login": (
+        "0.2.69–1.0.96 (threads)",
+        "\"Invalid API key · Please run /login\" is the older wording of \"Invalid API key · "
+        "Fix external API key\" (" + _PINNED + ")."),
+    "Invalid API key · Fix external API key": (_PINNED, ""),
+    "Claude AI usage limit reached": (
+        "1.0.31–2.0.1 (threads)",
+        "\"Claude AI usage limit reached|<time>\" is how 1.x clients report a plan's usage "
+        "limit; 2.1.x say \"You've hit your limit · resets …\" (2.1.37–2.1.143 in threads)."),
+    "You've hit your limit": ("2.1.37–2.1.143 (threads)", ""),
+    "Connection closed mid-response": ("2.1.186 (threads)", ""),
+    "The response stopped arriving": ("2.1.246 (threads)", ""),
+    "check your inference gateway": ("2.1.161 (threads)", _GATEWAY),
+    "empty or malformed response": ("2.1.118–2.1.220 (threads), " + _PINNED, ""),
+    "API returned an empty or malformed response": ("2.1.118–2.1.220 (threads), " + _PINNED, ""),
+    "OAuth token has expired": ("2.0.30–2.1.72 (threads), " + _PINNED, ""),
+    "Credit balance is too low": ("1.0.6–2.1.227 (threads), " + _PINNED, ""),
+    "Stream idle timeout - partial response received": ("2.1.x (threads; the idle watchdog "
+                                                        "since 2.1.84)", ""),
+    "No data arrived for more than": (_PINNED, ""),
+    "Request timed out.": ("1.0.9–1.0.60 (threads), " + _PINNED, ""),
+    "SSL certificate hostname mismatch": (_PINNED, ""),
+}
+
 def _names(text: str, weights: dict[str, int]) -> bool:
     """A field message names a cause (and is an entry of the error index) when it weighs as
     much as a specific signature and is more than one common word (``billing``, ``代理``)."""
@@ -1000,7 +1053,11 @@ def _merge(causes: dict[str, Cause]) -> dict[str, Cause]:
                 raise KeyError(f"FIELD names an unknown cause {code!r}")
             extra.setdefault(code, []).append(
                 Sig(text, also, weight, seen, note, index and _names(text, weights)))
-    return {code: replace(c, sigs=c.sigs + tuple(extra.get(code, ())))
+    def dated(sig: Sig) -> Sig:
+        seen, note = SEEN.get(sig.text, (sig.seen, sig.note))
+        return replace(sig, seen=seen or sig.seen, note=note or sig.note)
+
+    return {code: replace(c, sigs=tuple(dated(s) for s in c.sigs + tuple(extra.get(code, ()))))
             for code, c in causes.items()}
 
 
