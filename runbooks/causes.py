@@ -551,12 +551,14 @@ _GATEWAY = ("\"check your inference gateway\": newer clients (2.1.x) say this wh
 #: specific ones (a gateway's own words, Bun's codes) lead. Merged into CAUSES below.
 FIELD: tuple[_Field, ...] = (
     # -- the old start-up banner and the old generic wording ------------------------------
-    _w("Connection error.", {"network.intermittent": 8, "tcp.timeout": 8, "proxy.bypassed": 7,
-                             "proxy.unreachable": 6, "proxy.local_not_bypassed": 6,
-                             "status.incident": 5},
-       ),
-    _w("connection error", {"network.intermittent": 7, "tcp.timeout": 7, "proxy.bypassed": 6,
-                            "proxy.unreachable": 6, "proxy.local_not_bypassed": 6}),
+    # what the threads behind a bare "Connection error." found: a flaky path, or a proxy the
+    # API went around (NO_PROXY) or that refused it, more often than a firewall
+    _w("Connection error.", {"network.intermittent": 9, "proxy.bypassed": 8, "proxy.rejected": 8,
+                             "tcp.timeout": 7, "proxy.unreachable": 6,
+                             "proxy.local_not_bypassed": 6, "status.incident": 5}),
+    _w("connection error", {"network.intermittent": 8, "proxy.bypassed": 7, "proxy.rejected": 7,
+                            "tcp.timeout": 6, "proxy.unreachable": 6,
+                            "proxy.local_not_bypassed": 6}),
     _w("fetch failed", {"tcp.timeout": 9, "proxy.unreachable": 8, "gateway.upstream": 7,
                         "dns.nxdomain": 6}, seen="before 2.1.33 (Node's fetch)"),
     _w("Unable to connect to Anthropic services", {"tcp.timeout": 8, "tls.untrusted_issuer": 7,
@@ -662,7 +664,9 @@ FIELD: tuple[_Field, ...] = (
     _w("model_cooldown", {"gateway.upstream": 24, "ratelimit.exceeded": 16}),
     _w("cooling down", {"gateway.upstream": 22, "ratelimit.exceeded": 16}),
     # -- settings ------------------------------------------------------------------------------
-    _w("Settings Error", {"config.settings_invalid": 26}),
+    # the client's heading over a settings file's problems, the file named under it (not the
+    # words "proxy settings" at a line's end before "Error: …" on the next)
+    _w("Settings Error", {"config.settings_invalid": 26}, also=(".json",)),
     _w("Invalid or malformed JSON", {"config.settings_invalid": 24}),
     _w("Files with errors are skipped", {"config.settings_invalid": 26}),
     _w("Invalid key in record", {"config.settings_invalid": 20}),
@@ -692,8 +696,8 @@ FIELD: tuple[_Field, ...] = (
     _w("no healthy upstream", {"http.server_error": 22, "status.incident": 18}),
     _w("upstream connect error", {"http.server_error": 22, "status.incident": 18}),
     _w("disconnect/reset before headers", {"http.server_error": 20, "status.incident": 16}),
-    _w("Error from provider", {"gateway.upstream": 14, "model.unavailable": 10}),
-    _w("Upstream provider", {"gateway.upstream": 16}),
+    _w("Error from provider", {"gateway.upstream": 12, "model.unavailable": 10}),
+    _w("Upstream provider", {"gateway.upstream": 12}),
     _w("All providers failed", {"gateway.upstream": 24}),
     _w("All credentials for model", {"gateway.upstream": 24}),
     _w("上游", {"gateway.upstream": 22}),
@@ -927,6 +931,15 @@ FIELD: tuple[_Field, ...] = (
     _w("接続", {"tcp.timeout": 7}),
     _w("시간 초과", {"http.first_byte_timeout": 10, "tcp.timeout": 9}),
     _w("연결", {"tcp.timeout": 7}),
+    # -- batch three of the field ----------------------------------------------------------------
+    _w("insufficient balance", {"auth.billing": 22}),
+    _w("余额", {"auth.billing": 14}),
+    _w("No deployments available", {"gateway.upstream": 22}),
+    _w("Invalid Authentication", {"auth.invalid": 20}),
+    _w("invalid_authentication_error", {"auth.invalid": 20}),
+    _w("Input should be 'user' or 'assistant'", {"gateway.request_rejected": 24}),
+    _w("literal_error", {"gateway.request_rejected": 16}),
+    _w("fetch failed", {"gateway.upstream": 16, "tcp.timeout": 14}, also=("api_error",)),
     # -- streams -------------------------------------------------------------------------------
     _w("Stream idle timeout - partial response received", {"http.stream_stall": 28,
                                                            "http.stream_buffered": 18}),
@@ -943,6 +956,7 @@ FIELD: tuple[_Field, ...] = (
 #: status most often means in the field (weak: any specific words outrank it).
 _STATUS_CAUSES: dict[int, dict[str, int]] = {
     400: {"gateway.request_rejected": 9, "model.unavailable": 8, "ratelimit.spend_cap": 7},
+    422: {"gateway.request_rejected": 12},
     401: {"auth.invalid": 10, "auth.expired": 8, "auth.missing": 7},
     402: {"auth.billing": 10},
     403: {"auth.forbidden": 9, "http.edge_blocked": 8, "region.unsupported": 7},
