@@ -1034,8 +1034,8 @@ SEEN: dict[str, tuple[str, str]] = {
     "Invalid API key · Fix external API key": (_PINNED, ""),
     "Claude AI usage limit reached": (
         "1.0.31–2.0.1 (threads)",
-        "\"Claude AI usage limit reached|<time>\" is how 1.x clients report a plan's usage "
-        "limit; 2.1.x say \"You've hit your limit · resets …\" (2.1.37–2.1.143 in threads)."),
+        ("\"Claude AI usage limit reached|<time>\" is how 1.x clients report a plan's usage "
+        "limit; 2.1.x say \"You've hit your limit · resets …\" (2.1.37–2.1.143 in threads).")),
     "You've hit your limit": ("2.1.37–2.1.143 (threads)", ""),
     "Connection closed mid-response": ("2.1.186 (threads)", ""),
     "The response stopped arriving": ("2.1.246 (threads)", ""),
@@ -1044,8 +1044,8 @@ SEEN: dict[str, tuple[str, str]] = {
     "API returned an empty or malformed response": ("2.1.118–2.1.220 (threads), " + _PINNED, ""),
     "OAuth token has expired": ("2.0.30–2.1.72 (threads), " + _PINNED, ""),
     "Credit balance is too low": ("1.0.6–2.1.227 (threads), " + _PINNED, ""),
-    "Stream idle timeout - partial response received": ("2.1.x (threads; the idle watchdog "
-                                                        "since 2.1.84)", ""),
+    "Stream idle timeout - partial response received": (("2.1.x (threads; the idle watchdog "
+                                                        "since 2.1.84)"), ""),
     "No data arrived for more than": (_PINNED, ""),
     "Request timed out.": ("1.0.9–1.0.60 (threads), " + _PINNED, ""),
     "SSL certificate hostname mismatch": (_PINNED, ""),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runbooks.files import FileProblem, read_bytes
 
-__all__ = ["FILE_CAP", "MAX_FILES", "Paste", "by_cause", "load", "thread_name"]
+__all__ = ["FILE_CAP", "MAX_FILES", "Paste", "by_cause", "figures", "load", "thread_name"]
 
 #: The most one corpus file may hold (the whole corpus is about 200 KB), and the most files read.
 FILE_CAP = 4 << 20
@@ -103,3 +103,22 @@ def thread_name(url: str) -> str:
     if m:
         return f"{m.group(1)}#{m.group(2)}"
     return url.split("/")[2] if url.count("/") >= 2 else url
+
+
+def figures(pastes: list[Paste]) -> dict[str, dict[str, float | int]]:
+    """For each split (``tune``, ``held``, and ``all``): how many pastes, and the share whose
+    thread's cause (or an alternate) triage ranks first (``top1``) or in its first three
+    (``top3``). What ``bench/field.py`` prints and the triage page states."""
+    from runbooks.triage import match_message
+
+    out: dict[str, dict[str, float | int]] = {}
+    counts: dict[str, list[int]] = {"tune": [0, 0, 0], "held": [0, 0, 0], "all": [0, 0, 0]}
+    for p in pastes:
+        ok = {p.cause, *p.alternates}
+        got = [c.code for c in match_message(p.message)[:3]]
+        hit = (1, int(bool(got) and got[0] in ok), int(bool(ok & set(got))))
+        for split in {p.split, "all"} & set(counts):
+            counts[split] = [a + b for a, b in zip(counts[split], hit, strict=True)]
+    for split, (n, top1, top3) in counts.items():
+        out[split] = {"n": n, "top1": top1 / n if n else 0.0, "top3": top3 / n if n else 0.0}
+    return out

@@ -554,6 +554,24 @@ def on_startup(command: str, dirty: bool) -> None:
     _state["command"] = command
 
 
+#: Where the triage page states the figures on the field corpus, computed at each build.
+FIGURES_MARK = "<!-- field-figures -->"
+
+
+def field_figures(pastes: list[field.Paste]) -> str:
+    """The figures of the catalogue being built, on the field corpus, as a table: each split's
+    size and how often triage ranks the thread's cause first and in its first three."""
+    if not pastes:
+        return "*(The field corpus is not in this build: figures in bench/results.md.)*"
+    fig = field.figures(pastes)
+    rows = ["| part | pastes | top 1 | top 3 |", "| --- | --- | --- | --- |"]
+    for split, label in (("held", "held out (not tuned on)"), ("tune", "tuned on"),
+                         ("all", "all")):
+        f = fig[split]
+        rows.append(f"| {label} | {f['n']} | {f['top1']:.1%} | {f['top3']:.1%} |")
+    return "\n".join(rows)
+
+
 def on_config(config):
     # `mkdocs serve` has already set its own local address; everything else publishes here.
     if _state["command"] != "serve" or not config.site_url:
@@ -590,6 +608,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     elif page.file.src_uri.startswith("reference/"):  # the lab's table quotes every message
         boost = REFERENCE_PAGE_SEARCH_BOOST.get(page.file.src_uri, REFERENCE_SEARCH_BOOST)
         page.meta.setdefault("search", {}).setdefault("boost", boost)
+    if page.file.src_uri == "reference/triage.md":
+        markdown = markdown.replace(FIGURES_MARK, field_figures(_state["pasted"]))
     markdown, found = add_messages(markdown, page.file.src_uri, _state["pasted"])
     _state["anchored"] |= found
     return markdown
