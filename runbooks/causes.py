@@ -204,7 +204,8 @@ CHANGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("1.0.93", "NO_PROXY is honoured", ("proxy.bypassed",)),
     ("2.1.33", ("connection errors name their cause (ECONNREFUSED, SSL) instead of "
      "\"Connection error.\""), ("tcp.refused", "tcp.timeout", "dns.nxdomain", "tcp.reset",
-                              "tls.untrusted_issuer")),
+                              "tls.untrusted_issuer", "network.intermittent", "proxy.bypassed",
+                              "proxy.rejected", "proxy.unreachable")),
     ("2.1.84", "CLAUDE_STREAM_IDLE_TIMEOUT_MS sets the stream idle timeout",
      ("http.stream_stall", "http.stream_buffered")),
     ("2.1.85", "a persistent ECONNRESET gets a fresh TCP connection on retry",
