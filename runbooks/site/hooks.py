@@ -268,8 +268,8 @@ def term(message: str, versions: dict[str, list[str]]) -> str:
 
 
 def _wordings_section(dated: list[tuple[Sig, Cause, str | None]]) -> list[str]:
-    """Every signature the catalogue dates (``seen``) or explains (``note``: an older wording
-    and what the client says now), with its cause."""
+    """Every wording the catalogue dates (``seen``) or explains (``note``: an older wording
+    and what the client says now), once, with the causes triage ranks first for it."""
     out = ["## Wordings by client version { #wordings }", "",
            (f"A message marked *v{PINNED_CLIENT}* is what that version of Claude Code prints, "
             "whole (captured from it against the project's lab). Unmarked messages are parts of "
@@ -279,8 +279,14 @@ def _wordings_section(dated: list[tuple[Sig, Cause, str | None]]) -> list[str]:
             "print them and the cause each points to."), ""]
     if not dated:
         return out + ["The catalogue dates no wording yet.", ""]
-    for sig, c, _home in dated:
-        out.append(f"- {_sig_line(sig)} → [{c.title}]({c.page}#{c.code}) {cause_code(c.code)}")
+    once: dict[tuple[str, ...], Sig] = {}
+    for sig, _c, _home in dated:  # a wording once, however many causes it points to
+        once.setdefault((sig.text.lower(), *(a.lower() for a in sig.also)), sig)
+    for sig in once.values():
+        ranked = match_message(" ".join((sig.text, *sig.also)))[:3]
+        causes = ", ".join(f"[{c.title}]({c.page}#{c.code}) {cause_code(c.code)}"
+                           for c in ranked)
+        out.append(f"- {_sig_line(sig)} → {causes}")
     out.append("")
     return out
 
