@@ -14,8 +14,9 @@ causes it points to (:func:`rank`).
   made plain; lower case; runs of white space one space.
 - **A rule** is a signature of the catalogue (:data:`runbooks.causes.CAUSES`): one or more
   parts that must all occur, and for each cause it points to, a weight. A part that is one
-  token (``ECONNRESET``, ``529``, ``permission_error``) occurs only as a whole word; a longer
-  part also occurs across a terminal's line wrap (white space ignored).
+  token (``ECONNRESET``, ``529``, ``permission_error``) occurs only as a whole word, and no part
+  occurs inside a word (``stream error`` is not in ``upstream error``); a longer part also
+  occurs across a terminal's line wrap (white space ignored).
 - **Ranking**: a cause's best rule that occurs ranks it (its weight), then the sum of the
   weights of its rules that occur (more evidence), leaving out of the sum a rule whose text is
   part of another of the cause's that occurs (``ECONNREFUSED`` in the whole refused message
@@ -170,22 +171,53 @@ def _is_word_char(ch: str) -> bool:
     return ("a" <= ch <= "z") or ("0" <= ch <= "9") or ch == "_"
 
 
-def occurs(part: str, text: str, squashed: str) -> bool:
-    """A normalised part occurs in a normalised text: a single token as a whole word; a longer
-    part as it is, or (from :data:`SQUASH_MIN` characters on) with white space ignored."""
-    if _TOKEN.fullmatch(part):
-        start = text.find(part)
-        while start != -1:
-            end = start + len(part)
-            if (start == 0 or not _is_word_char(text[start - 1])) and \
-                    (end == len(text) or not _is_word_char(text[end])):
-                return True
-            start = text.find(part, start + 1)
-        return False
-    if part in text:
+def squashed(text: str) -> tuple[str, list[bool]]:
+    """A normalised text without its spaces, and for each of its characters (and its end)
+    whether a space or the start stood before it: where a word began."""
+    chars: list[str] = []
+    cuts: list[bool] = []
+    cut = True
+    for ch in text:
+        if ch == " ":
+            cut = True
+            continue
+        chars.append(ch)
+        cuts.append(cut)
+        cut = False
+    cuts.append(True)
+    return "".join(chars), cuts
+
+
+def _find_word(part: str, text: str, cuts: list[bool] | None = None) -> bool:
+    """``part`` in ``text``, not inside a word: where the part begins (ends) with a letter,
+    digit or ``_``, the text has none just before (after) it (an ``s`` after it, a plural,
+    is allowed), or a space stood there (``cuts``, in a squashed text)."""
+    need_start, need_end = _is_word_char(part[0]), _is_word_char(part[-1])
+    start = text.find(part)
+    while start != -1:
+        end = start + len(part)
+        if text[end:end + 1] == "s" and (cuts is None or not cuts[end]):
+            end += 1  # a plural ("connection errors") is the word still
+        if (not need_start or start == 0 or not _is_word_char(text[start - 1])
+                or (cuts is not None and cuts[start])) and \
+                (not need_end or end >= len(text) or not _is_word_char(text[end])
+                 or (cuts is not None and cuts[end])):
+            return True
+        start = text.find(part, start + 1)
+    return False
+
+
+def occurs(part: str, text: str, flat: tuple[str, list[bool]]) -> bool:
+    """A normalised part occurs in a normalised text, never inside a word (``stream error`` is
+    not in ``upstream error``); a part of more than one token also where a terminal wrapped it
+    (from :data:`SQUASH_MIN` characters on, white space ignored: ``flat`` is
+    :func:`squashed` of the text)."""
+    if _find_word(part, text):
         return True
-    flat = _squash(part)
-    return len(flat) >= SQUASH_MIN and flat in squashed
+    if _TOKEN.fullmatch(part):
+        return False
+    bare = _squash(part)
+    return len(bare) >= SQUASH_MIN and _find_word(bare, flat[0], flat[1])
 
 
 @dataclass
@@ -256,8 +288,8 @@ def rank(text: str) -> Triage:
     if code in CAUSES:
         return Triage([Ranked(CAUSES[code], 0, 0)])
     norm = normalise(text)
-    squashed = _squash(norm)
-    hit = [r for r in _rules() if all(occurs(p, norm, squashed) for p in r.parts)]
+    flat = squashed(norm)
+    hit = [r for r in _rules() if all(occurs(p, norm, flat) for p in r.parts)]
     order = list(CAUSES)
     found: dict[str, Ranked] = {}
     for r in hit:

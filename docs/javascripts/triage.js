@@ -123,20 +123,41 @@
     return (ch >= "a" && ch <= "z") || (ch >= "0" && ch <= "9") || ch === "_";
   }
 
-  function occurs(part, text, squashed) {
-    if (TOKEN.test(part)) {
-      var start = text.indexOf(part);
-      while (start !== -1) {
-        var end = start + part.length;
-        if ((start === 0 || !isWordChar(text[start - 1])) &&
-            (end === text.length || !isWordChar(text[end]))) return true;
-        start = text.indexOf(part, start + 1);
-      }
-      return false;
+  /* runbooks.triage.squashed: the text without its spaces, and for each character (and the
+     end) whether a space or the start stood before it. */
+  function squashed(text) {
+    var chars = [], cuts = [], cut = true;
+    for (var i = 0; i < text.length; i++) {
+      if (text[i] === " ") { cut = true; continue; }
+      chars.push(text[i]);
+      cuts.push(cut);
+      cut = false;
     }
-    if (text.indexOf(part) !== -1) return true;
-    var flat = squash(part);
-    return Array.from(flat).length >= DATA.squash_min && squashed.indexOf(flat) !== -1;
+    cuts.push(true);
+    return { text: chars.join(""), cuts: cuts };
+  }
+
+  /* runbooks.triage._find_word: the part, not inside a word. */
+  function findWord(part, text, cuts) {
+    var needStart = isWordChar(part[0]), needEnd = isWordChar(part[part.length - 1]);
+    var start = text.indexOf(part);
+    while (start !== -1) {
+      var end = start + part.length;
+      if (text[end] === "s" && !(cuts && cuts[end])) end += 1;  // a plural is the word still
+      if ((!needStart || start === 0 || !isWordChar(text[start - 1]) || (cuts && cuts[start])) &&
+          (!needEnd || end >= text.length || !isWordChar(text[end]) || (cuts && cuts[end]))) {
+        return true;
+      }
+      start = text.indexOf(part, start + 1);
+    }
+    return false;
+  }
+
+  function occurs(part, text, flat) {
+    if (findWord(part, text, null)) return true;
+    if (TOKEN.test(part)) return false;
+    var bare = squash(part);
+    return Array.from(bare).length >= DATA.squash_min && findWord(bare, flat.text, flat.cuts);
   }
 
   /* runbooks.triage._number: digits of any script and length, as a key that orders as their
@@ -194,9 +215,9 @@
     if (Object.prototype.hasOwnProperty.call(DATA.causes, code)) {
       return { ranked: [entry(code)], version: null, notes: [], normalised: norm };
     }
-    var squashed = squash(norm);
+    var flat = squashed(norm);
     var hit = DATA.rules.filter(function (r) {
-      return r.parts.every(function (p) { return occurs(p, norm, squashed); });
+      return r.parts.every(function (p) { return occurs(p, norm, flat); });
     });
     var order = {};
     DATA.order.forEach(function (c, i) { order[c] = i; });

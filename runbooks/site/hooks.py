@@ -38,13 +38,21 @@ from runbooks.causes import CAUSES, MESSAGES, PAGES, SITE_URL, Cause, Sig, site_
 from runbooks.masking import clip, redact
 from runbooks.render import printable
 from runbooks.site import field
-from runbooks.triage import TIMEOUT_ORDER, data, match_message, normalise, occurs, rules
+from runbooks.triage import (
+    TIMEOUT_ORDER,
+    data,
+    match_message,
+    normalise,
+    occurs,
+    rules,
+    squashed,
+)
 
 
 def _occurs(part: str, text: str) -> bool:
     """``part`` occurs in ``text`` as triage reads both."""
     t = normalise(text)
-    return occurs(normalise(part), t, t.replace(" ", ""))
+    return occurs(normalise(part), t, squashed(t))
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 #: The field corpus, in the repository only (an installed package builds no site from it).
