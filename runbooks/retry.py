@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from .errors import UsageError
-from .triage import match_message
+from .triage import SPECIFIC, rank
 
 __all__ = ["RETRYABLE", "Decision", "backoff", "decide", "run_with_retries"]
 
@@ -82,11 +82,13 @@ def _announced_wait(text: str, now: float) -> float:
 def decide(output: str, now: float | None = None) -> Decision:
     """Should a command that failed with ``output`` be retried?"""
     now = time.time() if now is None else now
-    found = [c.code for c in match_message(output)]
+    # a generic word ("not found", "limit") says where to look, not that this is a connection
+    # failure: only a cause a specific signature names counts here
+    quoted = _QUOTED_TIMEOUT.search(output)  # the timeout message orders its causes itself
+    found = [i.cause.code for i in rank(output).ranked if quoted or i.best >= SPECIFIC]
     if not found:
         return Decision(False, None, "no known connection error in its output: a failure "
                         "retrying cannot be shown to fix")
-    quoted = _QUOTED_TIMEOUT.search(output)
     if quoted and int(quoted.group(1)) < TIMEOUT_FLOOR_MS:
         return Decision(False, found[0],
                         f"its request timeout is {quoted.group(1)} ms: raise API_TIMEOUT_MS "
