@@ -450,7 +450,7 @@ def _triage_text(args: argparse.Namespace) -> str:
 def cmd_triage(args: argparse.Namespace) -> int:
     from .causes import doc_url
     from .runner.execute import NOTEBOOK_DIR
-    from .triage import rank
+    from .triage import SPECIFIC, rank
 
     if not args.message and args.file is None and args.json_value is not None:
         # `triage --json "message"` / `triage --json -`, from when --json took no value: with
@@ -468,8 +468,12 @@ def cmd_triage(args: argparse.Namespace) -> int:
             return ("No known signature in that message. Run `runbooks doctor` to test the "
                     "connection itself.")
         top, rest = found[:TRIAGE_TOP], found[TRIAGE_TOP:]
-        out = [f"Most likely first ({len(top)} of {len(found)} that fit):" if len(found) > 1
-               else "The cause that fits:"]
+        out = []
+        if found[0].matched and all(i.best < SPECIFIC for i in found):
+            out.append("Only general words matched: no known message is in this text, so these "
+                       "are where to look first (`runbooks doctor` checks the connection).")
+        out.append(f"Most likely first ({len(top)} of {len(found)} that fit):" if len(found) > 1
+                   else "The cause that fits:")
         for n, item in enumerate(top, 1):
             c = item.cause
             book = runbook_of(c)

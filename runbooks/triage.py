@@ -345,6 +345,7 @@ def data() -> dict:
     the changes by version. Written to ``triage.json`` by the site's build."""
     return {
         "squash_min": SQUASH_MIN,
+        "specific": SPECIFIC,
         "order": list(CAUSES),
         "causes": {c.code: {"title": c.title, "page": c.page.removesuffix(".md") + "/",
                             "check": c.check, "fix": c.fix} for c in CAUSES.values()},

@@ -446,6 +446,18 @@ def test_paste_box_says_run_the_doctor_when_nothing_fits(page, served):
     assert page.outside == []
 
 
+def test_paste_box_says_when_only_general_words_matched(page, served):
+    """As `runbooks triage` does: a hint ("not found", "proxy") is where to look, not a known
+    message, and the box says so above the causes."""
+    page.goto(served + "paste/", wait_until="networkidle")
+    page.get_by_label("What Claude Code printed").fill("it says not found behind our proxy")
+    page.get_by_text("Only general words matched:").wait_for()
+    assert page.locator(".triage-causes li").count() >= 1
+    page.get_by_label("What Claude Code printed").fill("connect ECONNREFUSED 127.0.0.1:443")
+    page.locator(".triage-causes").wait_for()
+    assert "Only general words" not in page.locator(".triage-results").inner_text()
+
+
 def test_paste_box_works_from_a_copy_opened_from_disk(browser, site):
     """file://: no server, no fetch; the data is a script that sets a global."""
     ctx = browser.new_context()

@@ -203,3 +203,12 @@ def test_the_triage_page_states_the_figures_of_the_catalogue_it_is_built_with():
     assert f"| held out (not tuned on) | {len(HELD)} | {top1:.1%} |" in table
     assert FIGURES_MARK in (ROOT / "docs" / "reference" / "triage.md").read_text()
     assert "not in this build" in field_figures([])
+
+
+def test_triage_says_when_only_general_words_matched(capsys):
+    from runbooks.cli import main
+
+    assert main(["triage", "it says not found behind our proxy"]) == 0
+    assert capsys.readouterr().out.startswith("Only general words matched")
+    assert main(["triage", "connect ECONNREFUSED 127.0.0.1:443"]) == 0
+    assert "Only general words" not in capsys.readouterr().out

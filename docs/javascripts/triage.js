@@ -316,6 +316,12 @@
         "Run `runbooks doctor`: it checks the connection Claude Code would make, step by " +
         "step, and names what fails."));
     } else {
+      if (t.ranked[0].matched.length &&
+          t.ranked.every(function (r) { return r.best < DATA.specific; })) {  // as the CLI
+        out.appendChild(prose("p", "Only general words matched:",
+          "no known message is in this paste, so these are where to look first. " +
+          "`runbooks doctor` checks the connection itself."));
+      }
       var list = el("ol", "", "triage-causes");
       t.ranked.slice(0, SHOWN).forEach(function (r) {
         var c = DATA.causes[r.code], li = el("li");
