@@ -22,10 +22,13 @@ search is tuned on ``tune`` only. The figures go to ``bench/search-field.json`` 
 PATH`` for another file); the issue's bar is 80 % (tests/test_browser.py checks the held
 split).
 
-Why a paste finds nothing: Material makes every word between double quotes required (a JSON
-body's keys and values, so one request id the site lacks empties the result), and a chunk with
-a ``-`` before a ``word:`` (a timestamp, a URL path) leaves lunr a field it does not know: no
-result. Those are what a reader sees, and count as misses.
+Why a paste found nothing in Material's search as it is: every word between double quotes is
+required (a JSON body's keys and values, so one request id the site lacks empties the result),
+and a chunk with a ``-`` before a ``word:`` (a timestamp, a URL path) leaves lunr a field it
+does not know: no result. The site's ``docs/javascripts/search-paste.js`` turns a paste into
+its words before Material's worker sees it (tuned here, on ``tune``): held 32.8 % whole and
+39.3 % by line without it, 84.4 % and 82.0 % with it (393 entries, 122 held). A search with no
+result counts as a miss.
 """
 
 from __future__ import annotations

@@ -145,7 +145,10 @@ SEARCHES = [
     ("unable to get local issuer certificate", "proxy-tls/", {"tls.untrusted_issuer"}),
     ("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "proxy-tls/", {"tls.untrusted_issuer"}),
     ("SSL certificate verification failed", "proxy-tls/", {"tls.untrusted_issuer"}),
-    ("CERT_HAS_EXPIRED", "proxy-tls/", {"tls.expired"}),
+    # tls.client_store too: the client's own trust store rejecting a chain prints the same code
+    # (the field's threads), and `runbooks triage CERT_HAS_EXPIRED` ranks it first; its
+    # section quotes the code twice
+    ("CERT_HAS_EXPIRED", "proxy-tls/", {"tls.expired", "tls.client_store"}),
     ("NODE_EXTRA_CA_CERTS", "proxy-tls/", {"tls.untrusted_issuer", "config.ca_file_invalid"}),
     ("ERR_PROXY_TUNNEL", "proxy-tls/", {"proxy.auth_required", "proxy.rejected"}),
     ("407 Proxy Authentication Required", "proxy-tls/", {"proxy.auth_required"}),
@@ -514,10 +517,10 @@ def field_search(browser, served):
     return result["figures"]
 
 
-#: What the held split reaches now (whole 69.3 %, line 74.7 % of 75): a fall below this is a
-#: regression of the search tuning or of the pages. The rest to issue 14's 80 % is pastes
-#: Material's search answers with nothing (bench/search_field.py's docstring says why).
-HELD_FLOOR = {"whole": 0.65, "line": 0.70}
+#: What the held split reaches now (whole 84.4 %, line 82.0 % of 122; without the paste
+#: pre-processor, docs/javascripts/search-paste.js, 32.8 % and 39.3 %): a fall below this is a
+#: regression of the search tuning, the pre-processor or the pages.
+HELD_FLOOR = {"whole": 0.82, "line": 0.80}
 
 
 def test_search_puts_a_fixing_page_first_for_the_field_corpus(field_search):
@@ -527,9 +530,83 @@ def test_search_puts_a_fixing_page_first_for_the_field_corpus(field_search):
         assert held[mode]["share"] >= floor, (mode, held[mode], field_search["tune"][mode])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14's bar is not reached by Material's search: "
-                   "held split 75 % by the longest line (a quoted word it lacks, or a "
-                   "'word:' after a '-', leaves a paste with no result); strict, so reaching "
-                   "it fails here and the floor above should be raised to the bar")
 def test_search_reaches_the_issues_bar_on_the_held_split(field_search):
-    assert field_search["held"]["line"]["share"] >= _bench_search_field().BAR
+    """Issue 14: a fixing page first for at least 80 % of the held-out pastes, pasted whole
+    and by their longest line."""
+    bar = _bench_search_field().BAR
+    for mode in ("whole", "line"):
+        assert field_search["held"][mode]["share"] >= bar, (mode, field_search["held"][mode])
+
+
+# -- the paste pre-processor (docs/javascripts/search-paste.js) ---------------------------------
+#: Before any script of the page: every query message (Material's SearchMessageType.QUERY, 2)
+#: as the search worker receives it, after the site's own scripts had their say.
+_RECORD_QUERIES = """(() => { window.__queries = [];
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (message, ...rest) {
+        if (message && message.type === 2) window.__queries.push(message.data);
+        return post.call(this, message, ...rest) } })()"""
+
+
+@pytest.fixture
+def query_page(browser, served):
+    """A page that records the queries its search worker receives, and every console line
+    (the worker's "Invalid query" warnings too)."""
+    ctx, pg = _new_page(browser)
+    pg.console = []
+    pg.on("console", lambda m: pg.console.append(m.text))
+    pg.add_init_script(_RECORD_QUERIES)
+    pg.goto(served, wait_until="networkidle")
+    yield pg
+    ctx.close()
+
+
+def _field_entry(entry_id: str) -> dict:
+    for f in sorted(FIELD.glob("*.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip() and json.loads(line)["id"] == entry_id:
+                return json.loads(line)
+    raise LookupError(entry_id)
+
+
+@pytest.mark.parametrize("text", ["runbooks undo", "ETIMEDOUT", "+ECONNRESET -proxy",
+                                  "title:undo", "a-b:c"])
+def test_search_sends_a_typed_query_as_it_is(query_page, text):
+    """What a reader types (short, no quotes, braces, angle brackets or line breaks) reaches
+    Material's worker unchanged, lunr's operators and all; a query lunr cannot parse
+    (`a-b:c`) is still Material's to answer, and the console shows its warning (what the
+    paste test below relies on to see none)."""
+    search(query_page, text)
+    assert query_page.evaluate("window.__queries.at(-1)") == text
+    invalid = [line for line in query_page.console if "Invalid query" in line]
+    assert bool(invalid) == (text == "a-b:c"), query_page.console
+
+
+@pytest.mark.parametrize("text", ["after", "before", "a"])
+def test_search_answers_a_prefix_of_every_indexed_word(query_page, text):
+    """Typed words that begin `after_sha256` and `before_sha256` (docs/reference/json.md):
+    lunr's token set once merged two of its nodes (runbooks/site/hooks.py
+    `fix_search_worker`), the query threw and "Connection timeout after 120000ms" found
+    nothing."""
+    groups = search(query_page, text)
+    assert not [line for line in query_page.console if "Invalid query" in line]
+    assert groups, f"no result for {text!r}"
+
+
+def test_search_cleans_a_pasted_json_body(query_page):
+    """A JSON body escaped twice, with a request id and a timestamp (cc-85675-1): sent as its
+    words (each with a boost, `word^N`), no quotes, no other lunr operator, no id or time;
+    lunr parses it and the fixing page comes first (before the pre-processor: every quoted
+    word required, the request id and timestamp unknown to the site, "No matching documents"
+    and lunr's warning)."""
+    entry = _field_entry("cc-85675-1")
+    assert '"request_id' in entry["message"] and "2026-08-11T00:48" in entry["message"]
+    groups = search(query_page, entry["message"])
+    sent = query_page.evaluate("window.__queries.at(-1)")
+    assert sent != entry["message"]
+    assert not re.search(r'["{}<>\\:+~*]|(?:^|\s)-', sent), sent
+    assert "req_" not in sent and "2026" not in sent and "38979" not in sent, sent
+    assert "credit^1" in sent and "invalid_request_error^20" in sent, sent
+    assert not [line for line in query_page.console if "Invalid query" in line]
+    assert query_page.errors == [] and query_page.outside == []
+    assert groups and groups[0][0] == "/auth/", groups[:3]

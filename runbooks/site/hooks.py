@@ -17,6 +17,8 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
   notebook's inline ``<style>`` blocks move to one shared stylesheet; the ``runbooks doctor``
   transcripts and ``runbooks fix`` sessions a page includes are kept out of the search index
   (and marked ``transcript``: docs/stylesheets/extra.css wraps their lines on a phone).
+- ``on_post_build``: Material's search worker gets lunr's token-set keys made unambiguous
+  (:func:`fix_search_worker`: without it a typed ``after`` found nothing).
 """
 
 from __future__ import annotations
@@ -649,11 +651,34 @@ def on_post_page(output: str, page, config) -> str:
     return output
 
 
+#: lunr's ``TokenSet.prototype.toString`` in Material's search worker: a node's key is its
+#: edges' labels and child ids run together (``"0" + "2" + 1273`` and ``"0" + "2" + 12 + "7" +
+#: 3`` are both ``021273``), so building the index can merge two different nodes and a
+#: prefix's words come out wrong: ``after*`` gave ``after_sha2``, which no page has, and the
+#: query threw (no result for "Connection timeout after 120000ms"). A comma ends each id.
+_TOKENSET_KEY = re.compile(r"(TokenSet\.prototype\.toString=function\(\)\{.{0,200}?"
+                           r"(\w)=\2\+(\w)\+(\w)\.id)(\})")
+
+
+def fix_search_worker(site_dir: str) -> None:
+    """Material's search worker, built into ``site_dir``, with lunr's token set keys made
+    unambiguous (:data:`_TOKENSET_KEY`); a worker without that code is reported."""
+    for path in sorted((Path(site_dir) / "assets" / "javascripts" / "workers").glob(
+            "search.*.min.js")):
+        js = path.read_text(encoding="utf-8")
+        fixed, n = _TOKENSET_KEY.subn(r'\1+","\5', js, count=1)
+        if n:
+            path.write_text(fixed, encoding="utf-8")
+        elif '.id+","}' not in js:
+            log.warning("%s: lunr's TokenSet.toString not found: its key fix not applied", path)
+
+
 def on_post_build(config) -> None:
     for path, css in _state["css"].items():
         out = Path(config.site_dir) / path
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(css, encoding="utf-8")
+    fix_search_worker(config.site_dir)
     if _state["command"] == "serve":
         return  # a dirty rebuild sees only the pages that changed
     missing = sorted(set(CAUSES) - _state["anchored"])
