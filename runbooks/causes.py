@@ -990,6 +990,14 @@ FIELD: tuple[_Field, ...] = (
     _w("Tailscale", {"dns.timeout": 10, "network.intermittent": 9}),
     _w("WARP", {"network.intermittent": 10, "tls.untrusted_issuer": 9}),
     _w("Clash", {"proxy.bypassed": 8, "proxy.unreachable": 8}),
+    # -- batch five of the field ----------------------------------------------------------------
+    _w("API key authentication is not sufficient", {"auth.conflict": 22, "auth.billing": 12}),
+    _w("No API key available", {"auth.missing": 22}),
+    _w("Failed to get auth headers", {"auth.missing": 18, "auth.helper_failed": 14}),
+    _w("Cannot read properties of undefined", {"http.not_api": 18, "gateway.upstream": 16}),
+    _w("Invalid request sent to provider", {"gateway.request_rejected": 22}),
+    _w("Your gateway couldn't serve", {"http.not_api": 18, "gateway.upstream": 16,
+                                        "model.unavailable": 14}),
     # -- streams -------------------------------------------------------------------------------
     _w("Stream idle timeout - partial response received", {"http.stream_stall": 28,
                                                            "http.stream_buffered": 18}),
