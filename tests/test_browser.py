@@ -526,17 +526,15 @@ HELD_FLOOR = {"whole": 0.82, "line": 0.78}
 
 
 def test_search_puts_a_fixing_page_first_for_the_field_corpus(field_search):
+    """Issue 14: a fixing page first for at least 80 % of the held-out pastes, pasted whole
+    (what a user pastes); and neither figure below its floor. (One test: the measurement is
+    a minute of typing, and a module fixture is built again whenever the worker comes back to
+    this module.)"""
     held = field_search["held"]
     assert held["line"]["n"] == held["whole"]["n"] > 0
     for mode, floor in HELD_FLOOR.items():
-        assert held[mode]["share"] >= floor, (mode, held[mode], field_search["tune"][mode])
-
-
-def test_search_reaches_the_issues_bar_on_the_held_split(field_search):
-    """Issue 14: a fixing page first for at least 80 % of the held-out pastes, pasted whole
-    (what a user pastes; the longest line alone is the bench's second figure, 79.4 %)."""
-    bar = _bench_search_field().BAR
-    assert field_search["held"]["whole"]["share"] >= bar, field_search["held"]["whole"]
+        assert held[mode]["share"] >= floor, (mode, held[mode])
+    assert held["whole"]["share"] >= _bench_search_field().BAR, held["whole"]
 
 
 # -- the paste pre-processor (docs/javascripts/search-paste.js) ---------------------------------

@@ -24,6 +24,7 @@ heading come from the cause catalogue; the runbook notebooks are added to the si
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import logging
@@ -381,8 +382,14 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1", re.MULTILINE | re.DOTALL)
 def _leads(c: Cause, sig: str) -> bool:
     """``sig`` points to ``c`` at least as strongly as to any other cause (so a word that many
     causes' field messages share is listed where it weighs most, not under every one)."""
-    rule = next((r for r in rules() if r.parts == (normalise(sig),)), None)
+    rule = _rules_by_parts().get((normalise(sig),))
     return rule is None or rule.causes.get(c.code, 0) >= max(rule.causes.values())
+
+
+@functools.cache
+def _rules_by_parts() -> dict:
+    """Triage's rules by their normalised parts (built once a build)."""
+    return {r.parts: r for r in rules()}
 
 
 def messages_line(c: Cause) -> str:
