@@ -470,8 +470,8 @@ def cmd_triage(args: argparse.Namespace) -> int:
         top, rest = found[:TRIAGE_TOP], found[TRIAGE_TOP:]
         out = []
         if found[0].matched and all(i.best < SPECIFIC for i in found):
-            out.append("Only general words matched: no known message is in this text, so these "
-                       "are where to look first (`runbooks doctor` checks the connection).")
+            out.append("Only general words matched: nothing in this text names one cause, so "
+                       "these are where to look first (`runbooks doctor` checks the connection).")
         out.append(f"Most likely first ({len(top)} of {len(found)} that fit):" if len(found) > 1
                    else "The cause that fits:")
         for n, item in enumerate(top, 1):

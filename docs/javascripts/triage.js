@@ -319,7 +319,7 @@
       if (t.ranked[0].matched.length &&
           t.ranked.every(function (r) { return r.best < DATA.specific; })) {  // as the CLI
         out.appendChild(prose("p", "Only general words matched:",
-          "no known message is in this paste, so these are where to look first. " +
+          "nothing in this paste names one cause, so these are where to look first. " +
           "`runbooks doctor` checks the connection itself."));
       }
       var list = el("ol", "", "triage-causes");
