@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runbooks.site.field import load
+from runbooks.site.field import figures, load
 from runbooks.triage import match_message
 
 FIELD = ROOT / "tests" / "fixtures" / "field"
@@ -33,41 +33,40 @@ def corpus() -> list[dict]:
              "message": p.message} for p in pastes]
 
 
-def score(rows: list[dict]) -> dict:
-    top1 = top3 = 0
-    misses = []
+def misses(rows: list[dict]) -> list[tuple[dict, list[str], bool]]:
+    """The entries whose cause triage does not rank first: (entry, its top three, in them?)."""
+    out = []
     for r in rows:
         ok = {r["cause"], *r["alternates"]}
-        got = [c.code for c in match_message(r["message"])]
-        top1 += bool(got[:1] and got[0] in ok)
-        hit3 = bool(ok & set(got[:3]))
-        top3 += hit3
-        if not (got[:1] and got[0] in ok):
-            misses.append((r, got[:3], hit3))
-    n = len(rows) or 1
-    return {"n": len(rows), "top1": top1 / n, "top3": top3 / n, "misses": misses}
+        got = [c.code for c in match_message(r["message"])[:3]]
+        if not (got and got[0] in ok):
+            out.append((r, got, bool(ok & set(got))))
+    return out
 
 
 def main(argv: list[str]) -> int:
-    rows = corpus()
-    out = {}
-    for split in ("tune", "held"):
-        s = score([r for r in rows if r["split"] == split])
-        out[split] = s
+    pastes, problems = load(FIELD)
+    if problems:
+        raise SystemExit("field corpus: " + "; ".join(problems))
+    fig = figures(pastes)  # what the triage page states, computed the same way
     if "--json" in argv:
         print(json.dumps({k: {"n": v["n"], "top1": round(v["top1"], 3),
-                              "top3": round(v["top3"], 3)} for k, v in out.items()}))
+                              "top3": round(v["top3"], 3)}
+                          for k, v in fig.items() if k in ("tune", "held")}))
         return 0
-    for split, s in out.items():
-        print(f"{split:>5}: n={s['n']}  top-1 {s['top1']:.1%}  top-3 {s['top3']:.1%}")
-    show = ["tune"] + (["held"] if "--held" in argv else [])
-    for split in show:
+    for split in ("tune", "held"):
+        f = fig[split]
+        print(f"{split:>5}: n={f['n']}  top-1 {f['top1']:.1%}  top-3 {f['top3']:.1%}")
+    rows = corpus()
+    missed = {split: misses([r for r in rows if r["split"] == split])
+              for split in ("tune", "held")}
+    for split in ["tune"] + (["held"] if "--held" in argv else []):
         print(f"\n-- {split} misses (top-1) --")
-        for r, got, hit3 in out[split]["misses"]:
+        for r, got, hit3 in missed[split]:
             mark = "3" if hit3 else "x"
             msg = r["message"].replace("\n", " ⏎ ")[:150]
             print(f"[{mark}] {r['id']}: want {r['cause']} {r['alternates']} got {got}\n      {msg}")
-    print("\nmissed causes (tune):", Counter(r["cause"] for r, _, h in out["tune"]["misses"]))
+    print("\nmissed causes (tune):", Counter(r["cause"] for r, _, _ in missed["tune"]))
     return 0
 
 

@@ -13,9 +13,7 @@ import json
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,21 +37,23 @@ def _chromium() -> str:
     return path
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+@functools.cache
+def _bench_search_field():
+    """bench/search_field.py, the one copy of how the site is served and searched."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "search_field.py"
+    spec = importlib.util.spec_from_file_location("bench_search_field", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The built site on 127.0.0.1, served as bench/search_field.py serves it."""
+    with _bench_search_field().serve(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -492,16 +492,6 @@ def test_paste_box_reads_on_a_phone(phone, served):
 
 
 # -- the field corpus through the search box (issue 14) -------------------------------------------
-def _bench_search_field():
-    import importlib.util
-
-    path = Path(__file__).resolve().parent.parent / "bench" / "search_field.py"
-    spec = importlib.util.spec_from_file_location("bench_search_field", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def field_search(browser, served):
     """bench/search_field.py's measurement, on this build: every held-out paste of the field
